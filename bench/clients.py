@@ -1,0 +1,296 @@
+"""Visitor and agent clients speaking `clienta.v1.msgpack` over the `websockets` library.
+
+Each client owns one socket and one reader task. Timestamps for latency travel inside the
+message text (`stamp`/`unstamp`) so sender and receiver may live in different processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
+
+from bench.services import BenchError
+
+SUBPROTOCOL = "clienta.v1.msgpack"
+FrameHandler = Callable[[dict[str, Any], float], None]
+
+
+def stamp(tag: str, pad: int = 0) -> str:
+    """Message text carrying its sender tag and wall-clock send time."""
+    return f"{tag}|{time.time():.6f}|" + "x" * pad
+
+
+def unstamp(text: str) -> tuple[str, float] | None:
+    parts = text.split("|", 2)
+    if len(parts) < 3:
+        return None
+    try:
+        return parts[0], float(parts[1])
+    except ValueError:
+        return None
+
+
+class Client:
+    """One msgpack websocket with a reader task; subclasses add the role's handshake."""
+
+    path = "/"
+
+    def __init__(self, ws_base: str, query: str = "", name: str = "") -> None:
+        self.url = f"{ws_base}{self.path}{query}"
+        self.name = name
+        self.ws: ClientConnection | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.handlers: list[FrameHandler] = []
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.epoch = 0  # bumps on every (re)connect
+        self._pending_acks: dict[str, tuple[float, asyncio.Future[int]]] = {}
+        self._waiters: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count()
+        self.ack_ms: list[float] = []
+
+    async def open(self, timeout_s: float = 15.0) -> None:
+        try:
+            self.ws = await connect(
+                self.url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None, proxy=None,
+                open_timeout=timeout_s, ping_interval=None, close_timeout=2,
+                max_size=2**20, max_queue=None,
+            )
+        except InvalidStatus as exc:
+            raise BenchError(f"{self.url} refused the websocket: {exc}") from exc
+        if self.ws.subprotocol != SUBPROTOCOL:
+            raise BenchError(f"{self.url} did not accept subprotocol {SUBPROTOCOL}")
+        self.closed.clear()
+        self.close_code = None
+        self.epoch += 1
+        self.reader = asyncio.create_task(self._read(self.ws), name=f"read-{self.name}")
+
+    async def _read(self, ws: ClientConnection) -> None:
+        unpack = msgpack.unpackb
+        try:
+            async for data in ws:
+                now = time.time()
+                frame = unpack(data) if isinstance(data, bytes) else {"t": "_text", "data": data}
+                self._dispatch(frame, now)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = ws.close_code
+            self.closed.set()
+            self._fail_all(BenchError(f"{self.name}: socket closed ({ws.close_code})"))
+
+    def _dispatch(self, frame: dict[str, Any], now: float) -> None:
+        t = frame.get("t")
+        if t == "ack":
+            entry = self._pending_acks.pop(str(frame.get("id")), None)
+            if entry is not None:
+                sent, fut = entry
+                self.ack_ms.append((time.monotonic() - sent) * 1000)
+                if not fut.done():
+                    fut.set_result(int(frame["seq"]))
+        elif t == "error":
+            ref = frame.get("ref")
+            entry = self._pending_acks.pop(str(ref), None) if ref else None
+            err = BenchError(f"{self.name}: server error {frame}")
+            if entry is not None:
+                if not entry[1].done():
+                    entry[1].set_exception(err)
+            else:
+                self._fail_waiters(err)
+        else:
+            key = (str(t), str(frame.get("conversation_id", "")))
+            fut = self._waiters.pop(key, None) or self._waiters.pop((str(t), ""), None)
+            if fut is not None and not fut.done():
+                fut.set_result(frame)
+        for handler in self.handlers:
+            handler(frame, now)
+
+    def _fail_waiters(self, err: Exception) -> None:
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.set_exception(err)
+        self._waiters.clear()
+
+    def _fail_all(self, err: Exception) -> None:
+        self._fail_waiters(err)
+        for _, fut in self._pending_acks.values():
+            if not fut.done():
+                fut.set_exception(err)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if self.ws is None:
+            raise BenchError(f"{self.name}: not connected")
+        await self.ws.send(msgpack.packb(frame, use_bin_type=True))
+
+    async def request(
+        self, frame: dict[str, Any], answer: str, conversation_id: str = "", timeout_s: float = 15.0
+    ) -> dict[str, Any]:
+        """Send a frame and wait for the answer frame of type `answer` (for this conversation)."""
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters[(answer, conversation_id)] = fut
+        await self.send(frame)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await fut
+        except TimeoutError as exc:
+            self._waiters.pop((answer, conversation_id), None)
+            raise BenchError(
+                f"{self.name}: no {answer!r} within {timeout_s} s after {frame.get('t')!r}; "
+                "does the server implement it?"
+            ) from exc
+
+    def next_id(self) -> str:
+        return f"{self.name}-{self.epoch}-{next(self._ids)}"
+
+    def send_msg(
+        self, text: str, client_id: str | None = None, **extra: Any
+    ) -> asyncio.Future[int]:
+        """Queue a `msg`; the future resolves to the acked seq."""
+        client_id = client_id or self.next_id()
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending_acks[client_id] = (time.monotonic(), fut)
+        frame = {"t": "msg", "id": client_id, "text": text, **extra}
+        task = asyncio.ensure_future(self.send(frame))
+        task.add_done_callback(lambda t: self._send_failed(t, client_id))
+        return fut
+
+    def _send_failed(self, task: asyncio.Future[None], client_id: str) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        entry = self._pending_acks.pop(client_id, None)
+        if entry is not None and not entry[1].done():
+            entry[1].set_exception(BenchError(f"{self.name}: send failed: {task.exception()!r}"))
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(), 3)
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.reader
+
+
+class Visitor(Client):
+    """A site visitor: `hello` → `welcome`; can resume with its token and `last_seq`."""
+
+    path = "/v1/ws/visitor"
+
+    def __init__(self, ws_base: str, site_key: str, name: str) -> None:
+        super().__init__(ws_base, f"?site_key={site_key}", name)
+        self.token: str | None = None
+        self.conversation_id: str | None = None
+        self.mode: str | None = None
+        self.last_seq = 0
+        self.seqs: dict[int, int] = {}  # seq -> times seen in the current epoch
+        self.redelivered = 0
+        self.duplicated = 0
+        self.handlers.append(self._track)
+
+    def _track(self, frame: dict[str, Any], now: float) -> None:
+        seq = frame.get("seq")
+        if frame.get("t") in ("msg", "note") and isinstance(seq, int):
+            count = self.seqs.get(seq, 0)
+            if count:
+                self.duplicated += 1
+            self.seqs[seq] = count + 1
+            self.last_seq = max(self.last_seq, seq)
+
+    async def hello(self, timeout_s: float = 15.0) -> dict[str, Any]:
+        frame: dict[str, Any] = {"t": "hello"}
+        if self.token:
+            frame.update(visitor_token=self.token, conversation_id=self.conversation_id,
+                         last_seq=self.last_seq)
+        welcome = await self.request(frame, "welcome", timeout_s=timeout_s)
+        for key in ("visitor_token", "conversation_id"):
+            if key not in welcome:
+                raise BenchError(f"visitor welcome lacks {key!r}: {welcome}")
+        if self.token and welcome["conversation_id"] != self.conversation_id:
+            raise BenchError(f"resume landed in another conversation: {welcome}")
+        self.token = welcome["visitor_token"]
+        self.conversation_id = welcome["conversation_id"]
+        self.mode = welcome.get("mode")
+        return welcome
+
+    async def connect(self, timeout_s: float = 15.0) -> dict[str, Any]:
+        await self.open(timeout_s)
+        return await self.hello(timeout_s)
+
+    async def reconnect(self, deadline: float, first_delay_s: float = 0.05) -> int:
+        """Reconnect and resume until `deadline` (monotonic); returns the attempts made.
+
+        Seqs seen before the drop stay counted: a seq seen again is a redelivery (allowed).
+        """
+        delay, attempts = first_delay_s, 0
+        while True:
+            attempts += 1
+            try:
+                before = dict(self.seqs)
+                self.seqs = {}
+                await self.open(timeout_s=5.0)
+                await self.hello(timeout_s=5.0)
+                self.redelivered += sum(1 for s in self.seqs if s in before)
+                for s, n in before.items():
+                    self.seqs[s] = max(self.seqs.get(s, 0), n)
+                return attempts
+            except (OSError, BenchError, InvalidHandshake, ConnectionClosed, TimeoutError):
+                self.seqs = {**before, **self.seqs}
+                if self.ws is not None:
+                    with contextlib.suppress(Exception):
+                        await self.ws.close()
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 1.0)
+
+
+class Agent(Client):
+    """A support agent: `hello {token}` → `welcome`; join, claim and send per conversation."""
+
+    path = "/v1/ws/agent"
+
+    def __init__(self, ws_base: str, token: str, name: str) -> None:
+        super().__init__(ws_base, "", name)
+        self.token = token
+        self.duplicated = 0
+        self.seqs: set[tuple[str, int]] = set()
+
+    async def connect(self, timeout_s: float = 15.0) -> dict[str, Any]:
+        await self.open(timeout_s)
+        return await self.request({"t": "hello", "token": self.token}, "welcome",
+                                  timeout_s=timeout_s)
+
+    async def join(self, conversation_id: str) -> dict[str, Any]:
+        return await self.request({"t": "join", "conversation_id": conversation_id}, "joined",
+                                  conversation_id)
+
+    async def claim(self, conversation_id: str) -> dict[str, Any]:
+        """Claim, then wait for the `mode` frame saying a person has it (the bot is off)."""
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters[("claim", conversation_id)] = fut  # an error frame fails it
+
+        def watch(frame: dict[str, Any], _: float) -> None:
+            if (frame.get("t") == "mode" and frame.get("conversation_id") == conversation_id
+                    and frame.get("mode") == "agent" and not fut.done()):
+                fut.set_result(frame)
+
+        self.handlers.append(watch)
+        try:
+            await self.send({"t": "claim", "conversation_id": conversation_id})
+            async with asyncio.timeout(15):
+                return await fut
+        except TimeoutError as exc:
+            raise BenchError(f"{self.name}: claim gave no mode=agent frame within 15 s") from exc
+        finally:
+            self.handlers.remove(watch)
+            self._waiters.pop(("claim", conversation_id), None)

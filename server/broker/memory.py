@@ -1,0 +1,35 @@
+"""In-process broker: for a single process and for tests of the hub alone."""
+
+from __future__ import annotations
+
+from server.broker.base import OnMessage, OnResync
+
+
+class MemoryBroker:
+    def __init__(self) -> None:
+        self._channels: set[str] = set()
+        self._on_message: OnMessage | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+    @property
+    def reconnects(self) -> int:
+        return 0
+
+    async def start(self, on_message: OnMessage, on_resync: OnResync) -> None:
+        self._on_message = on_message
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        if self._on_message is not None and channel in self._channels:
+            self._on_message(channel, data)
+
+    async def close(self) -> None:
+        self._channels.clear()

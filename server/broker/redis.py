@@ -1,0 +1,162 @@
+"""Redis pub/sub: one subscription connection per process, supervised.
+
+The listener reconnects with backoff when Redis drops, resubscribes every channel the
+process still needs, then calls `on_resync` so local clients catch up from Postgres on
+what was published while the doorbell was broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from server.broker.base import OnMessage, OnResync
+
+log = logging.getLogger("clienta.broker")
+
+
+class RedisBroker:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        # publishing and the other key commands share one pooled client
+        self.client: aioredis.Redis = aioredis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+        )
+        # the subscription connection blocks on reads, so it must not time out while idle;
+        # a dead server shows as EOF on the socket and the supervisor reconnects
+        self._sub_client: aioredis.Redis = aioredis.from_url(
+            url, socket_connect_timeout=2, socket_keepalive=True
+        )
+        self._channels: set[str] = set()
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._healthy = False
+        self._reconnects = 0
+        self._on_message: OnMessage | None = None
+        self._on_resync: OnResync | None = None
+        self._connected = asyncio.Event()
+        # channel -> futures resolved when Redis confirms the subscription: a caller that
+        # replays history after subscribing must know no publish can slip between the two
+        self._confirm: dict[str, list[asyncio.Future[None]]] = {}
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+    @property
+    def reconnects(self) -> int:
+        return self._reconnects
+
+    async def start(self, on_message: OnMessage, on_resync: OnResync) -> None:
+        self._on_message = on_message
+        self._on_resync = on_resync
+        self._task = asyncio.create_task(self._supervise(), name="redis-listener")
+        # start-up waits briefly for the first connection; later outages only degrade
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), 5)
+
+    async def _supervise(self) -> None:
+        delay = 0.1
+        first = True
+        while True:
+            pubsub = self._sub_client.pubsub()
+            try:
+                # a dedicated connection: subscribe needs one, and any command proves it
+                await pubsub.execute_command("PING")
+                if self._channels:
+                    await pubsub.subscribe(*self._channels)
+                self._pubsub = pubsub
+                self._healthy = True
+                self._connected.set()
+                delay = 0.1
+                if not first:
+                    self._reconnects += 1
+                    log.info("redis listener reconnected", extra={"channels": len(self._channels)})
+                    if self._on_resync is not None:
+                        asyncio.create_task(self._on_resync())
+                first = False
+                await self._listen(pubsub)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                raise
+            except (RedisError, OSError) as exc:
+                if self._healthy:
+                    log.warning("redis listener lost", extra={"error": repr(exc)})
+                self._healthy = False
+                self._pubsub = None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+
+    async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
+        assert self._on_message is not None
+        on_message = self._on_message
+        while True:
+            message = await pubsub.get_message(timeout=None)
+            if message is None:
+                continue
+            kind = message.get("type")
+            channel = message["channel"]
+            if isinstance(channel, bytes):
+                channel = channel.decode()
+            if kind == "subscribe":
+                for fut in self._confirm.pop(channel, ()):
+                    if not fut.done():
+                        fut.set_result(None)
+                continue
+            if kind != "message":
+                continue
+            try:
+                on_message(channel, message["data"])
+            except Exception:
+                log.exception("fan-out failed", extra={"channel": channel})
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        if self._pubsub is None or not self._healthy:
+            return  # the supervisor subscribes on reconnect, then resyncs from Postgres
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirm.setdefault(channel, []).append(fut)
+        try:
+            await self._pubsub.subscribe(channel)
+            await asyncio.wait_for(fut, 2.0)
+        except TimeoutError:
+            log.warning("subscription not confirmed in time", extra={"channel": channel})
+        except (RedisError, OSError):
+            pass  # the listener sees the same failure and reconnects
+        finally:
+            waiting = self._confirm.get(channel)
+            if waiting is not None and fut in waiting:
+                waiting.remove(fut)
+                if not waiting:
+                    del self._confirm[channel]
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        if self._pubsub is not None and self._healthy:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.unsubscribe(channel)
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        await self.client.publish(channel, data)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.client.ping(), 2))
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.client.aclose()
+        await self._sub_client.aclose()

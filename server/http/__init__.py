@@ -1,0 +1,1 @@
+"""Side HTTP endpoints: accounts, health, metrics, conversations, knowledge base, pages."""

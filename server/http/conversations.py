@@ -1,0 +1,42 @@
+"""GET /v1/conversations/{id}/messages: one conversation's history for the org's staff."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from server.http.auth import authenticate
+from server.http.errors import ApiError
+from server.storage import conversations as convs
+from server.storage import messages
+
+
+def parse_uuid(value: str, name: str = "id") -> UUID:
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise ApiError(404, "not_found", f"no such {name}") from exc
+
+
+async def conversation_messages(request: Request) -> JSONResponse:
+    principal = await authenticate(request)
+    conversation_id = parse_uuid(request.path_params["id"], "conversation")
+    try:
+        after = int(request.query_params.get("after", 0))
+        limit = min(int(request.query_params.get("limit", 1000)), 1000)
+    except ValueError as exc:
+        raise ApiError(422, "bad_request", "after and limit must be integers") from exc
+    db = request.app.state.services.db
+    async with db.unit_of_work(principal.org_id) as conn:
+        if await convs.get(conn, principal.org_id, conversation_id) is None:
+            raise ApiError(404, "not_found", "no such conversation")
+        events = await messages.after(conn, principal.org_id, conversation_id, max(after, 0),
+                                      include_notes=True, limit=max(limit, 1))
+    return JSONResponse({"messages": [e.frame() for e in events]})
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/v1/conversations/{id}/messages", conversation_messages)]

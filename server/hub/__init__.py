@@ -1,0 +1,1 @@
+"""Local rooms, per-connection outboxes and fan-out over the broker."""

@@ -1,0 +1,169 @@
+"""One client connection: a byte-bounded outbox drained by its own writer task.
+
+A client too slow to drain its outbox is cut off with 1012 (reconnect): it resumes from
+Postgres by `seq`, so the room never waits for it and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from server.protocol.codec import Codec
+from server.protocol.codes import CloseCode
+
+log = logging.getLogger("clienta.conn")
+
+Sender = Callable[[str | bytes], Awaitable[None]]
+Closer = Callable[[int], Awaitable[None]]
+
+
+class Connection:
+    __slots__ = (
+        "_closer",
+        "_pending",
+        "_queue",
+        "_queued_bytes",
+        "_sender",
+        "_wake",
+        "_writer",
+        "close_code",
+        "closed",
+        "codec",
+        "conn_id",
+        "conversations",
+        "frames_out",
+        "kind",
+        "max_bytes",
+        "org_id",
+        "principal",
+        "replaying",
+        "seen_seq",
+        "user_id",
+    )
+
+    def __init__(self, conn_id: str, kind: str, codec: Codec, sender: Sender, closer: Closer,
+                 max_bytes: int) -> None:
+        self.conn_id = conn_id
+        self.kind = kind  # visitor | agent
+        self.codec = codec
+        self._sender = sender
+        self._closer = closer
+        self.max_bytes = max_bytes
+        self._queue: deque[str | bytes] = deque()
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self.closed = False
+        self.close_code: int | None = None
+        self.org_id: UUID | None = None
+        self.user_id: UUID | None = None
+        self.principal: Any = None
+        # conversation id -> highest seq delivered; drops replay/live duplicates
+        self.seen_seq: dict[str, int] = {}
+        self.conversations: set[str] = set()
+        # conversation id -> live frames held back while history is replayed
+        self.replaying: dict[str, list[dict[str, Any]]] = {}
+        self._pending: list[Any] = []
+        self.frames_out = 0
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._drain(), name=f"writer-{self.conn_id}")
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.send_encoded(self.codec.encode(frame))
+
+    def send_encoded(self, payload: str | bytes) -> None:
+        if self.closed:
+            return
+        self._queue.append(payload)
+        self._queued_bytes += len(payload)
+        if self._queued_bytes > self.max_bytes:
+            log.warning("slow consumer cut off", extra={"conn_id": self.conn_id,
+                                                         "queued_bytes": self._queued_bytes})
+            self.abort(CloseCode.RESTARTING)
+            return
+        self._wake.set()
+
+    def deliver(self, frame: dict[str, Any], payload: str | bytes) -> None:
+        """A room event: drop what this connection already has, hold it during replay."""
+        conv = frame.get("conversation_id")
+        seq = frame.get("seq")
+        if conv is not None and seq is not None:
+            held = self.replaying.get(conv)
+            if held is not None:
+                held.append(frame)
+                return
+            if seq <= self.seen_seq.get(conv, 0):
+                return
+            self.seen_seq[conv] = seq
+        self.send_encoded(payload)
+
+    def begin_replay(self, conversation_id: str) -> None:
+        self.replaying.setdefault(conversation_id, [])
+
+    def end_replay(self, conversation_id: str) -> None:
+        held = self.replaying.pop(conversation_id, [])
+        for frame in held:
+            self.deliver(frame, self.codec.encode(frame))
+
+    def mark_seen(self, conversation_id: str, seq: int) -> None:
+        if seq > self.seen_seq.get(conversation_id, 0):
+            self.seen_seq[conversation_id] = seq
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                if not self._queue:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                payload = self._queue.popleft()
+                self._queued_bytes -= len(payload)
+                await self._sender(payload)
+                self.frames_out += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # the socket went away; the reader notices and cleans up
+            self.closed = True
+
+    def abort(self, code: int) -> None:
+        """Close without waiting on a socket that may never drain."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self._queue.clear()
+        self._queued_bytes = 0
+        if self._writer is not None:
+            self._writer.cancel()
+        task = asyncio.create_task(self._close_bounded(code))
+        self._pending.append(task)
+
+    async def _close_bounded(self, code: int) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._closer(code), 2.0)
+
+    async def flush_and_close(self, code: int, timeout: float = 2.0) -> None:
+        """Graceful: let queued frames go out (bounded), then close."""
+        if self.closed:
+            return
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._queue and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        self.abort(code)
+        await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

@@ -1,0 +1,97 @@
+"""Rooms: local membership per channel, one broker subscription per channel per process,
+fan-out that encodes each event once per codec and never awaits a member's socket."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from server.broker.base import Broker
+from server.hub.connection import Connection
+
+log = logging.getLogger("clienta.hub")
+
+ControlHandler = Callable[[str, dict[str, Any]], None]
+
+AUDIENCE_ALL = "all"
+AUDIENCE_AGENTS = "agents"
+
+
+def room(conversation_id: str) -> str:
+    return f"c:{conversation_id}"
+
+
+def org_channel(org_id: str) -> str:
+    return f"o:{org_id}"
+
+
+class Hub:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.members: dict[str, set[Connection]] = {}
+        self._control: list[ControlHandler] = []
+        self.frames_fanned_out = 0
+
+    def on_control(self, handler: ControlHandler) -> None:
+        self._control.append(handler)
+
+    async def join(self, channel: str, conn: Connection) -> None:
+        members = self.members.get(channel)
+        if members is None:
+            members = self.members[channel] = set()
+            members.add(conn)
+            await self.broker.subscribe(channel)
+        else:
+            members.add(conn)
+
+    async def leave(self, channel: str, conn: Connection) -> None:
+        members = self.members.get(channel)
+        if members is None:
+            return
+        members.discard(conn)
+        if not members:
+            del self.members[channel]
+            await self.broker.unsubscribe(channel)
+
+    async def publish(self, channel: str, frame: dict[str, Any],
+                      audience: str = AUDIENCE_ALL) -> None:
+        await self._publish(channel, {"f": frame, "a": audience})
+
+    async def control(self, channel: str, message: dict[str, Any]) -> None:
+        """A process-to-process signal (cancel a bot stream, ...): never sent to clients."""
+        await self._publish(channel, {"c": message})
+
+    async def _publish(self, channel: str, envelope: dict[str, Any]) -> None:
+        data = msgpack.packb(envelope, use_bin_type=True)
+        try:
+            await self.broker.publish(channel, data)
+        except Exception as exc:
+            # Degrade, never drop: local members still get it now; other processes'
+            # clients catch up from Postgres when the broker comes back (resync).
+            log.warning("publish failed, delivering locally", extra={"error": repr(exc)})
+            self.on_message(channel, data)
+
+    def on_message(self, channel: str, data: bytes) -> None:
+        envelope = msgpack.unpackb(data, raw=False)
+        control = envelope.get("c")
+        if control is not None:
+            for handler in self._control:
+                handler(channel, control)
+            return
+        members = self.members.get(channel)
+        if not members:
+            return
+        frame = envelope["f"]
+        agents_only = envelope.get("a") == AUDIENCE_AGENTS
+        encoded: dict[str, str | bytes] = {}
+        for conn in tuple(members):
+            if agents_only and conn.kind != "agent":
+                continue
+            payload = encoded.get(conn.codec.name)
+            if payload is None:
+                payload = encoded[conn.codec.name] = conn.codec.encode(frame)
+            conn.deliver(frame, payload)
+            self.frames_fanned_out += 1

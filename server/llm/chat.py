@@ -1,0 +1,78 @@
+"""The chat provider interface, the offline extractive bot, and the choice between them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from server.settings import Settings
+
+
+class ChatFailure(Exception):
+    """The model failed or timed out; the conversation goes to a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    org_name: str
+    question: str
+    history: list[tuple[str, str]]  # (role, text), oldest first, the question last
+    passages: list[Any] = field(default_factory=list)  # server.kb Passage objects
+    locale: str | None = None
+
+
+class ChatProvider(Protocol):
+    name: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[str]: ...
+
+    async def close(self) -> None: ...
+
+
+_TOKEN = re.compile(r"\S+\s*|\s+")
+
+
+def _tokens(text: str) -> list[str]:
+    """Word-sized pieces, like a model's tokens; Thai runs are cut every few characters."""
+    out: list[str] = []
+    for piece in _TOKEN.findall(text):
+        while len(piece) > 8:
+            out.append(piece[:6])
+            piece = piece[6:]
+        out.append(piece)
+    return out
+
+
+class OfflineChat:
+    """Answers from the knowledge base with no network: the best passages, quoted.
+
+    Streams word by word with a short pause so the product behaves as with a real model.
+    """
+
+    name = "offline"
+
+    def __init__(self, token_delay_s: float = 0.01) -> None:
+        self.token_delay_s = token_delay_s
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
+        from server.kb.extractive import extractive_answer
+
+        text = extractive_answer(request.question, request.passages, request.locale)
+        for token in _tokens(text):
+            if self.token_delay_s:
+                await asyncio.sleep(self.token_delay_s)
+            yield token
+
+    async def close(self) -> None:
+        return None
+
+
+def build_chat_provider(settings: Settings) -> ChatProvider:
+    if settings.llm_online:
+        from server.llm.openai_chat import OpenAIChat
+
+        return OpenAIChat(settings)
+    return OfflineChat()

@@ -1,0 +1,157 @@
+"""Embedding providers behind one Protocol: OpenAI's API, or an offline hashed n-gram model.
+
+The offline model needs no network or weights and handles English and Thai: features are
+stemmed words, word pairs and character 3-4 grams for Latin text, character 1-3 grams for
+Thai runs (no spaces between Thai words), hashed with a sign bit into `dim` buckets with
+sublinear counts, then L2-normalised so cosine distance works in pgvector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from server.kb.text import STOP_WORDS, normalise, runs, stem, strip_particles
+
+# dimensions of the OpenAI-compatible models we know; others are probed on start-up
+KNOWN_DIMS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """`name` and `dim` are recorded with every chunk; a change of either re-indexes."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+def _features(text: str) -> Counter[str]:
+    feats: Counter[str] = Counter()
+    previous = ""
+    for thai, run in runs(text):
+        if thai:
+            run = strip_particles(run)
+            previous = ""
+            for n, prefix in ((1, "1"), (2, "2"), (3, "3")):
+                feats.update(prefix + run[i : i + n] for i in range(len(run) - n + 1))
+            continue
+        if run in STOP_WORDS:
+            previous = ""
+            continue
+        word = stem(run)
+        feats["w" + word] += 4
+        if previous:
+            feats["p" + previous + " " + word] += 2
+        previous = word
+        padded = f"<{run}>"
+        for n in (3, 4):
+            feats.update("c" + padded[i : i + n] for i in range(len(padded) - n + 1))
+    return feats
+
+
+def hashed_vector(text: str, dim: int) -> list[float]:
+    """The offline embedding of one text (pure, deterministic across processes)."""
+    vec = [0.0] * dim
+    for feat, count in _features(text).items():
+        h = zlib.crc32(feat.encode())
+        weight = 1.0 + math.log(count)
+        vec[h % dim] += -weight if h & 0x80000000 else weight
+    norm = math.sqrt(sum(v * v for v in vec))
+    if norm == 0.0:
+        # an empty or all-stop-word text still needs a valid unit vector
+        h = zlib.crc32(normalise(text).encode())
+        vec[h % dim] = 1.0
+        return vec
+    return [v / norm for v in vec]
+
+
+class HashingEmbedder:
+    """Offline default: no network, no weights, English and Thai."""
+
+    def __init__(self, dim: int = 512) -> None:
+        self._dim = dim
+
+    @property
+    def name(self) -> str:
+        return f"clienta-hash-v1-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if len(texts) <= 4:
+            return [hashed_vector(t, self._dim) for t in texts]
+        # a document's worth of hashing would block the event loop for a while
+        return await asyncio.to_thread(lambda: [hashed_vector(t, self._dim) for t in texts])
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible /embeddings endpoint through the `openai` SDK."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        model: str = "text-embedding-3-small",
+        base_url: str | None = None,
+        timeout_s: float = 30.0,
+        dim: int | None = None,
+        batch: int = 128,
+    ) -> None:
+        from openai import AsyncOpenAI
+
+        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s,
+                                   max_retries=2)
+        self._model = model
+        self._dim = dim or KNOWN_DIMS.get(model, 0)
+        self._batch = batch
+
+    @property
+    def name(self) -> str:
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    async def probe(self) -> int:
+        """Learn the dimension of an unknown model with one tiny request."""
+        if not self._dim:
+            self._dim = len((await self._embed_batch(["dimension probe"]))[0])
+        return self._dim
+
+    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        # "float" explicitly: the SDK otherwise asks for base64, which some
+        # OpenAI-compatible servers (Ollama, llama.cpp) do not speak
+        resp = await self._client.embeddings.create(
+            model=self._model, input=texts, encoding_format="float"
+        )
+        rows = sorted(resp.data, key=lambda d: d.index)
+        return [list(map(float, r.embedding)) for r in rows]
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        # the API rejects empty strings
+        clean = [t if t.strip() else "." for t in texts]
+        out: list[list[float]] = []
+        for i in range(0, len(clean), self._batch):
+            out.extend(await self._embed_batch(clean[i : i + self._batch]))
+        if out and not self._dim:
+            self._dim = len(out[0])
+        return out
+
+    async def close(self) -> None:
+        await self._client.close()

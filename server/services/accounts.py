@@ -1,0 +1,115 @@
+"""Sign-up, login, users and bearer tokens (random, stored only as hashes, expiring)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from server.storage import accounts as store
+from server.storage.db import Database
+
+ROLES = ("owner", "admin", "agent", "viewer")
+
+
+class AccountError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: UUID
+    org_id: UUID
+    role: str
+    name: str
+    email: str
+
+    def can(self, *roles: str) -> bool:
+        return self.role in roles
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class AccountService:
+    def __init__(self, db: Database, token_ttl_s: int) -> None:
+        self.db = db
+        self.token_ttl = timedelta(seconds=token_ttl_s)
+        # argon2id; the library's defaults follow RFC 9106's second recommendation
+        self.hasher = PasswordHasher()
+        # verifying an unknown email still costs one hash, so timing does not reveal accounts
+        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+
+    async def _issue_token(self, conn, org_id: UUID, user_id: UUID) -> str:
+        token = "ct_" + secrets.token_urlsafe(32)
+        await store.insert_token(conn, hash_token(token), org_id, user_id,
+                                 datetime.now(UTC) + self.token_ttl)
+        return token
+
+    async def signup(self, org_name: str, email: str, password: str,
+                     name: str) -> dict[str, str]:
+        org_id, user_id = uuid4(), uuid4()
+        site_key = "sk_" + secrets.token_urlsafe(18)
+        password_hash = self.hasher.hash(password)
+        async with self.db.unscoped() as conn:
+            await store.insert_org(conn, org_id, org_name, site_key)
+            await conn.execute("SELECT set_config('clienta.org_id', $1, true)", str(org_id))
+            if not await store.insert_user(conn, user_id, org_id, email, name, "owner",
+                                           password_hash):
+                raise AccountError(409, "conflict", "an account with this email already exists")
+            token = await self._issue_token(conn, org_id, user_id)
+        return {"org_id": str(org_id), "user_id": str(user_id), "site_key": site_key,
+                "token": token}
+
+    async def login(self, email: str, password: str) -> dict[str, str]:
+        async with self.db.unscoped() as conn:
+            user = await store.user_by_email(conn, email)
+        stored = user.password_hash if user else self._dummy_hash
+        try:
+            self.hasher.verify(stored, password)
+            ok = user is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or user is None:
+            raise AccountError(401, "unauthorized", "wrong email or password")
+        async with self.db.unit_of_work(user.org_id) as conn:
+            if self.hasher.check_needs_rehash(user.password_hash):
+                await store.update_password_hash(conn, user.org_id, user.id,
+                                                 self.hasher.hash(password))
+            token = await self._issue_token(conn, user.org_id, user.id)
+        return {"token": token, "user_id": str(user.id), "org_id": str(user.org_id),
+                "role": user.role}
+
+    async def create_user(self, actor: Principal, email: str, password: str, name: str,
+                          role: str) -> str:
+        if not actor.can("owner", "admin"):
+            raise AccountError(403, "forbidden", "only owners and admins add users")
+        if role not in ROLES:
+            raise AccountError(422, "bad_request", f"role must be one of {', '.join(ROLES)}")
+        if role == "owner" and actor.role != "owner":
+            raise AccountError(403, "forbidden", "only an owner can add an owner")
+        user_id = uuid4()
+        async with self.db.unit_of_work(actor.org_id) as conn:
+            if not await store.insert_user(conn, user_id, actor.org_id, email, name, role,
+                                           self.hasher.hash(password)):
+                raise AccountError(409, "conflict", "an account with this email already exists")
+        return str(user_id)
+
+    async def authenticate(self, token: str) -> Principal | None:
+        if not token or len(token) > 512:
+            return None
+        async with self.db.unscoped() as conn:
+            user = await store.user_by_token(conn, hash_token(token))
+        if user is None:
+            return None
+        return Principal(user.id, user.org_id, user.role, user.name, user.email)

@@ -1,0 +1,293 @@
+"""The bot: one answer stream per conversation, coalesced deltas, the final msg as record.
+
+A stream is owned by the process that started it. Any process can stop it: a `cancel`
+control on the room reaches the owner, which keeps the partial text as an interrupted
+bot message. The text so far lives in Redis so a client resuming on any process gets a
+`bot.snapshot`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from server.domain.modes import Mode, Trigger
+from server.hub.rooms import Hub, room
+from server.llm.chat import ChatFailure, ChatProvider, ChatRequest
+from server.metrics import Metrics
+from server.protocol import frames
+from server.services.conversations import ConversationService
+from server.storage import conversations as convs
+from server.storage import messages
+from server.storage.db import Database
+
+log = logging.getLogger("clienta.bot")
+
+SNAPSHOT_TTL_S = 300
+
+
+class StreamTexts:
+    """Where the text of live streams is kept for snapshots: Redis, or memory alone."""
+
+    def __init__(self, redis: Any | None) -> None:
+        self.redis = redis
+        self._local: dict[str, tuple[str, str]] = {}
+
+    async def start(self, conversation_id: str, stream_id: str) -> None:
+        self._local[conversation_id] = (stream_id, "")
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.set(f"bs:{conversation_id}", stream_id + "\n", ex=SNAPSHOT_TTL_S)
+
+    async def append(self, conversation_id: str, stream_id: str, text: str) -> None:
+        sid, so_far = self._local.get(conversation_id, (stream_id, ""))
+        self._local[conversation_id] = (sid, so_far + text)
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.append(f"bs:{conversation_id}", text)
+
+    async def end(self, conversation_id: str, stream_id: str) -> None:
+        if self._local.get(conversation_id, ("",))[0] == stream_id:
+            del self._local[conversation_id]
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                value = await self.redis.get(f"bs:{conversation_id}")
+                if value is not None and value.decode().split("\n", 1)[0] == stream_id:
+                    await self.redis.delete(f"bs:{conversation_id}")
+
+    async def get(self, conversation_id: str) -> tuple[str, str] | None:
+        if self.redis is not None:
+            try:
+                value = await self.redis.get(f"bs:{conversation_id}")
+            except Exception:
+                value = None
+            if value is not None:
+                stream_id, _, text = value.decode().partition("\n")
+                return stream_id, text
+            return None
+        return self._local.get(conversation_id)
+
+
+@dataclass(slots=True)
+class LiveStream:
+    stream_id: str
+    task: asyncio.Task[None]
+    text: str = ""
+
+
+KnowledgeLookup = Callable[[UUID, UUID, str], Awaitable[tuple[list[Any], bool]]]
+
+
+class BotRunner:
+    def __init__(self, db: Database, hub: Hub, conversations: ConversationService,
+                 provider: ChatProvider, metrics: Metrics, texts: StreamTexts, *,
+                 delta_window_s: float, max_unresolved_turns: int,
+                 knowledge: KnowledgeLookup | None = None) -> None:
+        self.db = db
+        self.hub = hub
+        self.conversations = conversations
+        self.provider = provider
+        self.metrics = metrics
+        self.texts = texts
+        self.window = delta_window_s
+        self.max_unresolved = max_unresolved_turns
+        # (org, conversation, question) -> (passages, grounded); set when the KB exists
+        self.knowledge = knowledge
+        self.live: dict[str, LiveStream] = {}
+        hub.on_control(self._on_control)
+
+    def _on_control(self, channel: str, message: dict[str, Any]) -> None:
+        if message.get("op") == "cancel_bot":
+            live = self.live.get(channel[2:])
+            if live is not None and message.get("except") != live.stream_id:
+                live.task.cancel()
+
+    async def cancel(self, conversation_id: str) -> None:
+        """Stop the conversation's stream wherever it runs, and wait if it runs here."""
+        live = self.live.get(conversation_id)
+        await self.hub.control(room(conversation_id), {"op": "cancel_bot"})
+        if live is not None:
+            live.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await live.task
+
+    def answer(self, org_id: UUID, org_name: str, conversation_id: UUID, question: str,
+               locale: str | None) -> None:
+        key = str(conversation_id)
+        previous = self.live.get(key)
+        if previous is not None:
+            previous.task.cancel()
+        stream_id = uuid.uuid4().hex
+        task = asyncio.create_task(
+            self._run(org_id, org_name, conversation_id, stream_id, question, locale, previous),
+            name=f"bot-{key}",
+        )
+        self.live[key] = LiveStream(stream_id, task)
+
+    async def _run(self, org_id: UUID, org_name: str, conversation_id: UUID, stream_id: str,
+                   question: str, locale: str | None, previous: LiveStream | None) -> None:
+        key = str(conversation_id)
+        if previous is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await previous.task
+        # a stream of this conversation on another process stops too
+        await self.hub.control(room(key), {"op": "cancel_bot", "except": stream_id})
+        live = self.live.get(key)
+        try:
+            await self._stream(org_id, org_name, conversation_id, stream_id, question, locale,
+                               live)
+        finally:
+            if self.live.get(key) is live:
+                del self.live[key]
+
+    async def _context(self, org_id: UUID, conversation_id: UUID) -> list[tuple[str, str]]:
+        async with self.db.unit_of_work(org_id) as conn:
+            return await messages.recent_turns(conn, org_id, conversation_id)
+
+    async def _stream(self, org_id: UUID, org_name: str, conversation_id: UUID, stream_id: str,
+                      question: str, locale: str | None, live: LiveStream | None) -> None:
+        key = str(conversation_id)
+        passages: list[Any] = []
+        grounded = True
+        if self.knowledge is not None:
+            passages, grounded = await self.knowledge(org_id, conversation_id, question)
+        history = await self._context(org_id, conversation_id)
+        started = time.monotonic()
+        await self.texts.start(key, stream_id)
+        await self.hub.publish(room(key), frames.bot_start(stream_id, key))
+        parts: list[str] = []
+        offset = 0
+        failed: ChatFailure | None = None
+        request = ChatRequest(org_name, question, history, passages, locale)
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1024)
+
+        async def pump() -> None:
+            try:
+                async for token in self.provider.stream(request):
+                    await queue.put(token)
+            finally:
+                await queue.put(None)
+
+        reader = asyncio.create_task(pump())
+        pending: list[str] = []
+        loop = asyncio.get_running_loop()
+        last_flush = 0.0
+        first = True
+
+        async def flush() -> None:
+            nonlocal offset, last_flush
+            if not pending:
+                return
+            text = "".join(pending)
+            pending.clear()
+            parts.append(text)
+            if live is not None:
+                live.text += text
+            await self.hub.publish(room(key), frames.bot_delta(stream_id, text, offset, key))
+            await self.texts.append(key, stream_id, text)
+            offset += len(text)
+            last_flush = loop.time()
+
+        try:
+            while True:
+                # the first token goes out at once; later ones are held at most one window
+                timeout = None if not pending else max(0.0, last_flush + self.window - loop.time())
+                try:
+                    token = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    await flush()
+                    continue
+                if token is None:
+                    break
+                if first:
+                    first = False
+                    self.metrics.bot_ttft.observe(time.monotonic() - started)
+                pending.append(token)
+                if loop.time() - last_flush >= self.window:
+                    await flush()
+            await flush()
+            await asyncio.wait({reader})
+            exc = reader.exception()
+            if isinstance(exc, ChatFailure):
+                raise exc
+            if exc is not None:
+                raise ChatFailure(f"provider error: {exc!r}") from exc
+        except ChatFailure as exc:
+            failed = exc
+        except asyncio.CancelledError:
+            reader.cancel()
+            await asyncio.shield(self._keep_partial(org_id, conversation_id, stream_id,
+                                                    "".join(parts) + "".join(pending)))
+            raise
+        finally:
+            if not reader.done():
+                reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            await self.texts.end(key, stream_id)
+            self.metrics.bot_duration.observe(time.monotonic() - started)
+        if failed is not None:
+            log.error("bot stream failed", extra={"conversation_id": key, "error": str(failed)})
+            if parts:
+                await self._keep_partial(org_id, conversation_id, stream_id, "".join(parts))
+            await self.conversations.change_mode(org_id, conversation_id, Trigger.LLM_FAILED)
+            return
+        text = "".join(parts).strip() or "…"
+        sources = _sources(passages) if grounded else None
+        stored = await self.conversations.store(
+            org_id, conversation_id, kind="msg", author_role="bot", text=text,
+            stream_id=stream_id, sources=sources,
+        )
+        if stored is None or stored.mode != Mode.BOT.value:
+            return
+        if not grounded:
+            await self.conversations.change_mode(org_id, conversation_id, Trigger.NO_ANSWER)
+
+    async def _keep_partial(self, org_id: UUID, conversation_id: UUID, stream_id: str,
+                            text: str) -> None:
+        if not text.strip():
+            return
+        try:
+            await self.conversations.store(
+                org_id, conversation_id, kind="msg", author_role="bot", text=text,
+                stream_id=stream_id, meta={"interrupted": True},
+            )
+        except Exception:
+            log.exception("could not keep an interrupted bot message")
+
+    async def note_unresolved(self, org_id: UUID, conversation_id: UUID) -> bool:
+        """Count an unresolved turn; True when it is time to hand off."""
+        async with self.db.unit_of_work(org_id) as conn:
+            turns = await convs.bump_unresolved(conn, org_id, conversation_id, resolved=False)
+        return turns >= self.max_unresolved
+
+    async def snapshot(self, conversation_id: str) -> dict[str, Any] | None:
+        got = await self.texts.get(conversation_id)
+        if got is None:
+            return None
+        stream_id, text = got
+        return frames.bot_snapshot(stream_id, text, conversation_id)
+
+    async def close(self) -> None:
+        tasks = [live.task for live in self.live.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.provider.close()
+
+
+def _sources(passages: list[Any]) -> list[dict[str, Any]] | None:
+    out = []
+    for p in passages:
+        item = {"title": p.title, "chunk_id": str(p.chunk_id)}
+        if getattr(p, "url", None):
+            item["url"] = p.url
+        out.append(item)
+    return out or None

@@ -1,0 +1,217 @@
+"""Conversation use cases shared by visitors, agents and the bot: store-then-publish,
+replay by seq, and every mode change (with its system message and queue notice)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from server.domain.modes import Mode, TransitionError, Trigger, transition
+from server.hub.connection import Connection
+from server.hub.rooms import AUDIENCE_AGENTS, AUDIENCE_ALL, Hub, org_channel, room
+from server.metrics import Metrics
+from server.protocol import frames
+from server.storage import conversations as convs
+from server.storage import messages
+from server.storage.accounts import Org
+from server.storage.db import Database
+
+log = logging.getLogger("clienta.conversations")
+
+SYSTEM_TEXT = {
+    Trigger.VISITOR_HANDOFF: "You asked for a person. Someone from the team will join shortly.",
+    Trigger.ASKED_FOR_HUMAN: "You asked for a person. Someone from the team will join shortly.",
+    Trigger.NO_ANSWER: "I could not find that in our help content, so I am asking a person "
+                       "from the team to help.",
+    Trigger.LLM_FAILED: "Sorry, I am having trouble answering right now. I am asking a person "
+                        "from the team to help.",
+    Trigger.UNRESOLVED: "It seems I am not helping, so I am asking a person from the team.",
+    Trigger.RELEASE: "You are back with the assistant.",
+    Trigger.CLOSE: "This conversation was closed. How did we do?",
+    Trigger.BACK_TO_BOT: "You are back with the assistant.",
+}
+
+
+@dataclass(slots=True)
+class Stored:
+    event: messages.StoredEvent
+    mode: str
+
+
+class ConversationService:
+    def __init__(self, db: Database, hub: Hub, metrics: Metrics) -> None:
+        self.db = db
+        self.hub = hub
+        self.metrics = metrics
+        # set by the app once presence exists: org_id -> online agent count
+        self.agents_online: Any = None
+
+    # ---- storing and replaying ------------------------------------------------------
+
+    async def store(self, org_id: UUID, conversation_id: UUID, *, kind: str, author_role: str,
+                    text: str, client_id: str | None = None, author_id: UUID | None = None,
+                    author_name: str | None = None, stream_id: str | None = None,
+                    sources: list[dict[str, Any]] | None = None,
+                    meta: dict[str, Any] | None = None) -> Stored | None:
+        """Persist, then publish (guarantee 1). None when the conversation is not this org's."""
+        async with self.db.unit_of_work(org_id) as conn:
+            event = await messages.append(
+                conn, org_id, conversation_id, kind=kind, author_role=author_role, text=text,
+                client_id=client_id, author_id=author_id, author_name=author_name,
+                stream_id=stream_id, sources=sources, meta=meta,
+            )
+            if event is None:
+                return None
+            mode = await conn.fetchval(
+                "SELECT mode FROM conversations WHERE org_id = $1 AND id = $2",
+                org_id, conversation_id,
+            )
+        if not event.duplicate:
+            self.metrics.messages_stored.labels(author_role).inc()
+            audience = AUDIENCE_AGENTS if kind == "note" else AUDIENCE_ALL
+            await self.hub.publish(room(str(conversation_id)), event.frame(), audience)
+        return Stored(event, mode)
+
+    async def replay(self, conn: Connection, org_id: UUID, conversation_id: UUID,
+                     last_seq: int, *, include_notes: bool) -> int:
+        """Join the room, then send every stored event after last_seq, in order.
+
+        Live events arriving meanwhile are held and released after the replay without
+        duplicates; returns the highest seq delivered.
+        """
+        key = str(conversation_id)
+        conn.mark_seen(key, last_seq)
+        conn.begin_replay(key)
+        try:
+            await self.hub.join(room(key), conn)
+            conn.conversations.add(key)
+            top = last_seq
+            while True:
+                async with self.db.unit_of_work(org_id) as db_conn:
+                    batch = await messages.after(db_conn, org_id, conversation_id, top,
+                                                 include_notes=include_notes)
+                for event in batch:
+                    conn.send(event.frame())
+                    conn.mark_seen(key, event.seq)
+                    top = event.seq
+                if len(batch) < 1000:
+                    break
+        finally:
+            conn.end_replay(key)
+        return top
+
+    async def resync(self) -> None:
+        """After a broker outage: every local member catches up from Postgres."""
+        for channel, members in list(self.hub.members.items()):
+            if not channel.startswith("c:"):
+                continue
+            conversation_id = UUID(channel[2:])
+            for conn in list(members):
+                if conn.org_id is None or conn.closed:
+                    continue
+                key = channel[2:]
+                async with self.db.unit_of_work(conn.org_id) as db_conn:
+                    events = await messages.after(
+                        db_conn, conn.org_id, conversation_id, conn.seen_seq.get(key, 0),
+                        include_notes=conn.kind == "agent",
+                    )
+                for event in events:
+                    frame = event.frame()
+                    conn.deliver(frame, conn.codec.encode(frame))
+
+    # ---- visitors ---------------------------------------------------------------------
+
+    async def open_for_visitor(self, org: Org, visitor_id: UUID | None,
+                               conversation_id: UUID | None,
+                               locale: str | None) -> tuple[UUID, convs.Conversation]:
+        """The visitor's conversation: the one asked for, else their latest, else a new one."""
+        async with self.db.unit_of_work(org.id) as conn:
+            if visitor_id is None or not await convs.visitor_exists(conn, org.id, visitor_id):
+                visitor_id = visitor_id or uuid4()
+                await convs.insert_visitor(conn, org.id, visitor_id, locale)
+                conv = await convs.insert_conversation(conn, org.id, uuid4(), visitor_id)
+                return visitor_id, conv
+            conv = None
+            if conversation_id is not None:
+                conv = await convs.get(conn, org.id, conversation_id)
+                if conv is not None and conv.visitor_id != visitor_id:
+                    conv = None
+            if conv is None:
+                conv = await convs.latest_for_visitor(conn, org.id, visitor_id)
+            if conv is None:
+                conv = await convs.insert_conversation(conn, org.id, uuid4(), visitor_id)
+            return visitor_id, conv
+
+    async def summary(self, org_id: UUID, conversation_id: UUID) -> dict[str, Any] | None:
+        async with self.db.unit_of_work(org_id) as conn:
+            conv = await convs.get(conn, org_id, conversation_id)
+            if conv is None:
+                return None
+            visitor = await convs.visitor_details(conn, org_id, conv.visitor_id)
+            preview = (await messages.previews(conn, org_id, [conversation_id])).get(
+                conversation_id)
+        return summary_of(conv, visitor, preview)
+
+    # ---- mode changes -------------------------------------------------------------------
+
+    async def change_mode(self, org_id: UUID, conversation_id: UUID, trigger: Trigger, *,
+                          agent: dict[str, Any] | None = None, assignee_id: UUID | None = None,
+                          system_text: str | None = None) -> str | None:
+        """Move the conversation; store a system message; tell the room and the org's agents.
+
+        Returns the new mode, or None when the move is not allowed from the current mode.
+        """
+        text = system_text if system_text is not None else SYSTEM_TEXT.get(trigger)
+        async with self.db.unit_of_work(org_id) as conn:
+            conv = await convs.get(conn, org_id, conversation_id, for_update=True)
+            if conv is None:
+                return None
+            try:
+                target = transition(conv.mode, trigger)
+            except TransitionError:
+                return None
+            keep_assignee = assignee_id if target is Mode.AGENT else None
+            await convs.set_mode(conn, org_id, conversation_id, target.value,
+                                 assignee_id=keep_assignee,
+                                 needs_human=True if target is Mode.QUEUED else None)
+            event = None
+            if text:
+                event = await messages.append(conn, org_id, conversation_id, kind="msg",
+                                              author_role="system", text=text,
+                                              meta={"mode": target.value})
+        extra: dict[str, Any] = {}
+        if target is Mode.QUEUED:
+            self.metrics.handoffs.labels(trigger.value).inc()
+            if self.agents_online is not None:
+                extra["agents_online"] = (await self.agents_online(org_id)) > 0
+        key = str(conversation_id)
+        await self.hub.publish(room(key), frames.mode(key, target.value, agent, **extra))
+        if event is not None:
+            await self.hub.publish(room(key), event.frame())
+        summary = await self.summary(org_id, conversation_id)
+        if summary is not None:
+            op = "remove" if target in (Mode.BOT, Mode.CLOSED) else (
+                "add" if target is Mode.QUEUED else "update")
+            await self.hub.publish(org_channel(str(org_id)),
+                                   {"t": "queue", "op": op, "conversation": summary},
+                                   AUDIENCE_AGENTS)
+        return target.value
+
+
+def summary_of(conv: convs.Conversation, visitor: dict[str, Any],
+               preview: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(conv.id), "mode": conv.mode, "visitor": visitor, "last_seq": conv.last_seq,
+        "updated_at": int(conv.updated_at.timestamp() * 1000),
+        "assignee_id": str(conv.assignee_id) if conv.assignee_id else None,
+        "tags": conv.tags,
+    }
+    if conv.queued_at is not None:
+        out["queued_at"] = int(conv.queued_at.timestamp() * 1000)
+    if preview is not None:
+        out["preview"] = preview
+    if conv.followup_email:
+        out["followup_email"] = conv.followup_email
+    return out

@@ -1,0 +1,128 @@
+"""Settings: read once from the environment into frozen dataclasses (12-factor).
+
+Unset means the embedded, offline default; set means the real service.
+Nothing else in the package reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Explicit per-connection limits of the websocket edge."""
+
+    max_frame_bytes: int = 64 * 1024
+    max_text_chars: int = 4000
+    max_client_id_chars: int = 64
+    # token bucket for msg/typing frames: burst and steady rate per second
+    msg_burst: int = 20
+    msg_rate_per_s: float = 5.0
+    max_bad_frames: int = 10
+    # byte bound of one connection's outbox before it is cut off as too slow
+    outbox_max_bytes: int = 1024 * 1024
+    hello_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path = Path(".clienta")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    chat_model: str = "gpt-4o"
+    embed_model: str = "text-embedding-3-small"
+    llm_timeout_s: float = 30.0
+    llm_first_token_timeout_s: float = 15.0
+    cohere_api_key: str | None = None
+    cohere_base_url: str | None = None
+    rerank_model: str = "rerank-v3.5"
+    token_ttl_s: int = 7 * 24 * 3600
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    # bot.delta coalescing window: ~25 frames/s per stream
+    delta_window_s: float = 0.04
+    # unresolved bot turns before the conversation is offered to a person
+    max_unresolved_turns: int = 3
+    kb_max_upload_bytes: int = 10 * 1024 * 1024
+    kb_background_bytes: int = 256 * 1024
+    kb_chunk_chars: int = 800
+    kb_answer_threshold: float = 0.2
+    presence_ttl_s: float = 15.0
+    queue_wait_s: float = 120.0
+    log_level: str = "info"
+    demo_site_key: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def llm_online(self) -> bool:
+        return bool(self.openai_api_key)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        home = Path(e.get("CLIENTA_HOME", ".clienta"))
+        limits = Limits(
+            max_frame_bytes=int(e.get("CLIENTA_MAX_FRAME_BYTES", 64 * 1024)),
+            max_text_chars=int(e.get("CLIENTA_MAX_TEXT_CHARS", 4000)),
+            msg_burst=int(e.get("CLIENTA_MSG_BURST", 20)),
+            msg_rate_per_s=float(e.get("CLIENTA_MSG_RATE", 5.0)),
+            max_bad_frames=int(e.get("CLIENTA_MAX_BAD_FRAMES", 10)),
+            outbox_max_bytes=int(e.get("CLIENTA_OUTBOX_MAX_BYTES", 1024 * 1024)),
+        )
+        return cls(
+            home=home,
+            database_url=e.get("DATABASE_URL") or None,
+            redis_url=e.get("REDIS_URL") or None,
+            secret=e.get("CLIENTA_SECRET") or "",
+            host=e.get("CLIENTA_HOST", "127.0.0.1"),
+            port=int(e.get("CLIENTA_PORT", 8000)),
+            public_url=e.get("CLIENTA_PUBLIC_URL", ""),
+            openai_api_key=e.get("OPENAI_API_KEY") or None,
+            openai_base_url=e.get("OPENAI_BASE_URL") or None,
+            chat_model=e.get("CLIENTA_CHAT_MODEL", "gpt-4o"),
+            embed_model=e.get("CLIENTA_EMBED_MODEL", "text-embedding-3-small"),
+            llm_timeout_s=float(e.get("CLIENTA_LLM_TIMEOUT", 30.0)),
+            llm_first_token_timeout_s=float(e.get("CLIENTA_LLM_FIRST_TOKEN_TIMEOUT", 15.0)),
+            cohere_api_key=e.get("COHERE_API_KEY") or None,
+            cohere_base_url=e.get("COHERE_BASE_URL") or None,
+            token_ttl_s=int(e.get("CLIENTA_TOKEN_TTL", 7 * 24 * 3600)),
+            db_pool_min=int(e.get("CLIENTA_DB_POOL_MIN", 2)),
+            db_pool_max=int(e.get("CLIENTA_DB_POOL_MAX", 10)),
+            delta_window_s=float(e.get("CLIENTA_DELTA_WINDOW", 0.04)),
+            max_unresolved_turns=int(e.get("CLIENTA_MAX_UNRESOLVED_TURNS", 3)),
+            kb_max_upload_bytes=int(e.get("CLIENTA_KB_MAX_UPLOAD", 10 * 1024 * 1024)),
+            kb_answer_threshold=float(e.get("CLIENTA_KB_THRESHOLD", 0.2)),
+            presence_ttl_s=float(e.get("CLIENTA_PRESENCE_TTL", 15.0)),
+            queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),
+            log_level=e.get("CLIENTA_LOG_LEVEL", "info"),
+            demo_site_key=e.get("CLIENTA_DEMO_SITE_KEY") or None,
+            limits=limits,
+        )
+
+    def secret_bytes(self) -> bytes:
+        """The signing secret; embedded mode keeps a generated one under home."""
+        if self.secret:
+            return self.secret.encode()
+        path = self.home / "secret"
+        if path.exists():
+            return path.read_bytes().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        value = os.urandom(32).hex().encode()
+        # O_EXCL: of N workers starting together exactly one writes the file
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as f:
+            f.write(value)
+        return value

@@ -1,0 +1,1 @@
+"""Postgres adapters: the only place SQL lives. One module per table family."""

@@ -1,0 +1,148 @@
+"""Visitors and conversations (everything but message text, which lives in messages.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: UUID
+    org_id: UUID
+    visitor_id: UUID
+    mode: str
+    last_seq: int
+    assignee_id: UUID | None
+    unresolved_turns: int
+    needs_human: bool
+    queued_at: datetime | None
+    followup_email: str | None
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    csat_score: int | None = None
+
+
+_COLS = ("id, org_id, visitor_id, mode, last_seq, assignee_id, unresolved_turns, needs_human,"
+         " queued_at, followup_email, tags, created_at, updated_at, csat_score")
+
+
+def _conv(row: asyncpg.Record) -> Conversation:
+    return Conversation(
+        row["id"], row["org_id"], row["visitor_id"], row["mode"], row["last_seq"],
+        row["assignee_id"], row["unresolved_turns"], row["needs_human"], row["queued_at"],
+        row["followup_email"], list(row["tags"]), row["created_at"], row["updated_at"],
+        row["csat_score"],
+    )
+
+
+async def insert_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID,
+                         locale: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO visitors (id, org_id, locale) VALUES ($1, $2, $3)",
+        visitor_id, org_id, locale,
+    )
+
+
+async def visitor_exists(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT 1 FROM visitors WHERE org_id = $1 AND id = $2", org_id, visitor_id
+    ))
+
+
+async def visitor_details(conn: asyncpg.Connection, org_id: UUID,
+                          visitor_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "SELECT id, name, email, locale, created_at FROM visitors WHERE org_id = $1 AND id = $2",
+        org_id, visitor_id,
+    )
+    if row is None:
+        return {"id": str(visitor_id)}
+    out: dict[str, Any] = {"id": str(row["id"])}
+    for key in ("name", "email", "locale"):
+        if row[key]:
+            out[key] = row[key]
+    return out
+
+
+async def update_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID, *,
+                         name: str | None, email: str | None) -> None:
+    await conn.execute(
+        "UPDATE visitors SET name = coalesce($3, name), email = coalesce($4, email)"
+        " WHERE org_id = $1 AND id = $2",
+        org_id, visitor_id, name, email,
+    )
+
+
+async def insert_conversation(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
+                              visitor_id: UUID) -> Conversation:
+    row = await conn.fetchrow(
+        f"INSERT INTO conversations (id, org_id, visitor_id) VALUES ($1, $2, $3)"
+        f" RETURNING {_COLS}",
+        conversation_id, org_id, visitor_id,
+    )
+    return _conv(row)
+
+
+async def get(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, *,
+              for_update: bool = False) -> Conversation | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {_COLS} FROM conversations WHERE org_id = $1 AND id = $2{lock}",
+        org_id, conversation_id,
+    )
+    return _conv(row) if row else None
+
+
+async def latest_for_visitor(conn: asyncpg.Connection, org_id: UUID,
+                             visitor_id: UUID) -> Conversation | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLS} FROM conversations WHERE org_id = $1 AND visitor_id = $2"
+        " ORDER BY created_at DESC LIMIT 1",
+        org_id, visitor_id,
+    )
+    return _conv(row) if row else None
+
+
+async def set_mode(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, mode: str, *,
+                   assignee_id: UUID | None, needs_human: bool | None = None) -> None:
+    await conn.execute(
+        "UPDATE conversations SET mode = $3, assignee_id = $4, updated_at = now(),"
+        " needs_human = coalesce($5, needs_human),"
+        " queued_at = CASE WHEN $3 = 'queued' THEN now() ELSE NULL END,"
+        " unresolved_turns = CASE WHEN $3 = 'bot' THEN unresolved_turns ELSE 0 END,"
+        " closed_at = CASE WHEN $3 = 'closed' THEN now() ELSE NULL END"
+        " WHERE org_id = $1 AND id = $2",
+        org_id, conversation_id, mode, assignee_id, needs_human,
+    )
+
+
+async def bump_unresolved(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
+                          resolved: bool) -> int:
+    return await conn.fetchval(
+        "UPDATE conversations SET unresolved_turns ="
+        " CASE WHEN $3 THEN 0 ELSE unresolved_turns + 1 END"
+        " WHERE org_id = $1 AND id = $2 RETURNING unresolved_turns",
+        org_id, conversation_id, resolved,
+    ) or 0
+
+
+async def set_followup_email(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
+                             email: str) -> None:
+    await conn.execute(
+        "UPDATE conversations SET followup_email = $3 WHERE org_id = $1 AND id = $2",
+        org_id, conversation_id, email,
+    )
+
+
+async def set_csat(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, score: int,
+                   comment: str | None) -> None:
+    await conn.execute(
+        "UPDATE conversations SET csat_score = $3, csat_comment = $4 WHERE org_id = $1 AND id = $2",
+        org_id, conversation_id, score, comment,
+    )

@@ -1,0 +1,154 @@
+"""The conversation event log: the ONLY module that writes or reads message text.
+
+Keeping every read and write of `events.body` here means encryption at rest can later
+wrap exactly these functions. Sequence numbers are allocated by bumping
+`conversations.last_seq` in the same transaction as the insert, which serialises
+writers per conversation and keeps the sequence gap-free (contract guarantee 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    conversation_id: UUID
+    seq: int
+    kind: str  # msg | note
+    client_id: str | None
+    author_role: str
+    author_id: UUID | None
+    author_name: str | None
+    text: str
+    stream_id: str | None
+    sources: list[dict[str, Any]] | None
+    meta: dict[str, Any] | None
+    created_at: datetime
+    duplicate: bool = False
+
+    def frame(self) -> dict[str, Any]:
+        author: dict[str, Any] = {"role": self.author_role}
+        if self.author_name:
+            author["name"] = self.author_name
+        if self.author_id is not None and self.author_role == "agent":
+            author["id"] = str(self.author_id)
+        frame: dict[str, Any] = {
+            "t": self.kind,
+            "seq": self.seq,
+            "conversation_id": str(self.conversation_id),
+            "author": author,
+            "text": self.text,
+            "ts": int(self.created_at.timestamp() * 1000),
+        }
+        if self.client_id is not None:
+            frame["id"] = self.client_id
+        if self.stream_id is not None:
+            frame["stream_id"] = self.stream_id
+        if self.sources:
+            frame["sources"] = self.sources
+        if self.meta:
+            frame.update({k: v for k, v in self.meta.items() if k not in frame})
+        return frame
+
+
+_COLS = ("conversation_id, seq, kind, client_id, author_role, author_id, author_name,"
+         " body, stream_id, sources, meta, created_at")
+
+
+def _event(row: asyncpg.Record, duplicate: bool = False) -> StoredEvent:
+    return StoredEvent(row["conversation_id"], row["seq"], row["kind"], row["client_id"],
+                       row["author_role"], row["author_id"], row["author_name"], row["body"],
+                       row["stream_id"], row["sources"], row["meta"], row["created_at"],
+                       duplicate)
+
+
+# One statement: bump the counter (row lock: writers of one conversation queue here) and
+# insert. `$11` is the org, so a conversation id of another org matches nothing.
+_APPEND = f"""
+WITH bump AS (
+    UPDATE conversations SET last_seq = last_seq + 1, updated_at = now()
+    WHERE id = $1 AND org_id = $11
+    RETURNING last_seq
+)
+INSERT INTO events (org_id, conversation_id, seq, kind, client_id, author_role, author_id,
+                    author_name, body, stream_id, sources, meta)
+SELECT $11, $1, bump.last_seq, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM bump
+RETURNING {_COLS}
+"""
+
+
+async def append(
+    conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, *, kind: str,
+    author_role: str, text: str, client_id: str | None = None, author_id: UUID | None = None,
+    author_name: str | None = None, stream_id: str | None = None,
+    sources: list[dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
+) -> StoredEvent | None:
+    """Store one event; a retried client id returns the first event marked duplicate.
+
+    Must run inside a unit of work. None when the conversation is not this org's.
+    """
+    if client_id is not None:
+        row = await conn.fetchrow(
+            f"SELECT {_COLS} FROM events WHERE conversation_id = $1 AND client_id = $2",
+            conversation_id, client_id,
+        )
+        if row is not None and row["kind"] == kind:
+            return _event(row, duplicate=True)
+    try:
+        async with conn.transaction():  # savepoint: a unique violation must not abort the UoW
+            row = await conn.fetchrow(
+                _APPEND, conversation_id, kind, client_id, author_role, author_id, author_name,
+                text, stream_id, sources, meta, org_id,
+            )
+    except asyncpg.UniqueViolationError:
+        # a concurrent retry of the same client id won the race
+        row = await conn.fetchrow(
+            f"SELECT {_COLS} FROM events WHERE conversation_id = $1 AND client_id = $2",
+            conversation_id, client_id,
+        )
+        return _event(row, duplicate=True) if row else None
+    return _event(row) if row else None
+
+
+async def after(
+    conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, last_seq: int, *,
+    include_notes: bool, limit: int = 1000,
+) -> list[StoredEvent]:
+    kinds = ["msg", "note"] if include_notes else ["msg"]
+    rows = await conn.fetch(
+        f"SELECT {_COLS} FROM events WHERE org_id = $1 AND conversation_id = $2 AND seq > $3"
+        " AND kind = ANY($4::text[]) ORDER BY seq LIMIT $5",
+        org_id, conversation_id, last_seq, kinds, limit,
+    )
+    return [_event(r) for r in rows]
+
+
+async def recent_turns(
+    conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, limit: int = 20
+) -> list[tuple[str, str]]:
+    """The last visible messages as (role, text), oldest first: the bot's context."""
+    rows = await conn.fetch(
+        "SELECT author_role, body FROM events WHERE org_id = $1 AND conversation_id = $2"
+        " AND kind = 'msg' ORDER BY seq DESC LIMIT $3",
+        org_id, conversation_id, limit,
+    )
+    return [(r["author_role"], r["body"]) for r in reversed(rows)]
+
+
+async def previews(
+    conn: asyncpg.Connection, org_id: UUID, conversation_ids: list[UUID]
+) -> dict[UUID, str]:
+    """The latest visible message text of each conversation, cut for list views."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (conversation_id) conversation_id, left(body, 140) AS preview"
+        " FROM events WHERE org_id = $1 AND conversation_id = ANY($2::uuid[]) AND kind = 'msg'"
+        " ORDER BY conversation_id, seq DESC",
+        org_id, conversation_ids,
+    )
+    return {r["conversation_id"]: r["preview"] for r in rows}

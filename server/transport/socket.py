@@ -1,0 +1,121 @@
+"""The thin asyncio layer shared by both websocket endpoints: accept with a codec, read
+frames with limits, answer bad frames with `error`, and close abusers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.hub.connection import Connection
+from server.metrics import Metrics
+from server.protocol import frames
+from server.protocol.codec import Codec, DecodeError, negotiate
+from server.protocol.codes import CloseCode, ErrorCode
+from server.protocol.frames import Field, FrameError
+from server.protocol.session import EdgePolicy
+from server.settings import Limits
+
+log = logging.getLogger("clienta.ws")
+
+# frames that count against the message rate (everything else is cheap or read-only)
+RATED = frozenset({"msg", "note", "typing", "email", "identify", "csat", "handoff"})
+
+
+class Closed(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class FrameSocket:
+    """One accepted websocket: decode, validate, rate-limit; encode via the Connection."""
+
+    def __init__(self, ws: WebSocket, kind: str, table: dict[str, dict[str, Field]],
+                 limits: Limits, metrics: Metrics) -> None:
+        self.ws = ws
+        self.kind = kind
+        self.table = table
+        self.limits = limits
+        self.metrics = metrics
+        self.policy = EdgePolicy(limits)
+        offered = ws.scope.get("subprotocols") or []
+        self.subprotocol, self.codec = negotiate(list(offered))
+        self.conn = Connection(uuid.uuid4().hex[:12], kind, self.codec, self._send, self._close,
+                               limits.outbox_max_bytes)
+
+    @property
+    def codec_(self) -> Codec:
+        return self.codec
+
+    async def accept(self) -> None:
+        await self.ws.accept(subprotocol=self.subprotocol)
+        self.conn.start()
+        self.metrics.connections.labels(self.kind).inc()
+
+    async def _send(self, payload: str | bytes) -> None:
+        if isinstance(payload, str):
+            await self.ws.send_text(payload)
+        else:
+            await self.ws.send_bytes(payload)
+        self.metrics.frames_out.labels(self.kind).inc()
+
+    async def _close(self, code: int) -> None:
+        await self.ws.close(code)
+
+    async def next_frame(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next valid frame. Bad ones are answered here; abuse raises Closed."""
+        while True:
+            if timeout is None:
+                message = await self.ws.receive()
+            else:
+                message = await asyncio.wait_for(self.ws.receive(), timeout)
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes")
+            if data is None:
+                continue
+            self.metrics.frames_in.labels(self.kind).inc()
+            if len(data) > self.limits.max_frame_bytes:
+                raise Closed(CloseCode.TOO_BIG)
+            try:
+                raw = self.codec.decode(data)
+                frame = frames.validate(raw, self.table, self.limits)
+            except DecodeError as exc:
+                self._bad(ErrorCode.BAD_FRAME, str(exc), None)
+                continue
+            except FrameError as exc:
+                self._bad(exc.code, exc.message, exc.ref)
+                continue
+            if frame["t"] in RATED and not self.policy.allow_message():
+                self.conn.send(frames.error(ErrorCode.RATE_LIMITED, "slow down",
+                                            frame.get("id")))
+                if self.policy.close_code() is not None:
+                    raise Closed(CloseCode.POLICY)
+                continue
+            if frame["t"] == "ping":
+                self.conn.send(frames.PONG)
+                continue
+            return frame
+
+    def _bad(self, code: ErrorCode, message: str, ref: str | None) -> None:
+        self.policy.bad_frame()
+        self.conn.send(frames.error(code, message, ref))
+        close = self.policy.close_code()
+        if close is not None:
+            raise Closed(close)
+
+    def error(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+        self.conn.send(frames.error(code, message, ref))
+
+    async def close(self, code: int) -> None:
+        await self.conn.flush_and_close(code)
+
+    async def finish(self) -> None:
+        self.metrics.connections.labels(self.kind).dec()
+        await self.conn.stop()

@@ -1,0 +1,204 @@
+"""`/v1/ws/visitor`: one visitor's session, from `hello` to close."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from uuid import UUID
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.domain.handoff import asks_for_human, says_unhelped
+from server.domain.modes import Mode, Trigger
+from server.hub.rooms import AUDIENCE_AGENTS, room
+from server.protocol import frames
+from server.protocol.codes import CloseCode, ErrorCode
+from server.protocol.frames import VISITOR_FRAMES
+from server.storage import accounts
+from server.storage import conversations as convs
+from server.transport.socket import Closed, FrameSocket
+
+log = logging.getLogger("clienta.visitor")
+
+
+async def visitor_endpoint(ws: WebSocket) -> None:
+    services = ws.app.state.services
+    sock = FrameSocket(ws, "visitor", VISITOR_FRAMES, services.settings.limits, services.metrics)
+    await sock.accept()
+    session = VisitorSession(services, sock)
+    try:
+        await session.run()
+    except Closed as exc:
+        await sock.close(exc.code)
+    except (WebSocketDisconnect, TimeoutError):
+        pass
+    except Exception:
+        log.exception("visitor session failed", extra={"conn_id": sock.conn.conn_id})
+        with contextlib.suppress(Exception):
+            await sock.close(CloseCode.RESTARTING)
+    finally:
+        await session.leave()
+        await sock.finish()
+
+
+class VisitorSession:
+    def __init__(self, services: Any, sock: FrameSocket) -> None:
+        self.s = services
+        self.sock = sock
+        self.conn = sock.conn
+        self.org: accounts.Org | None = None
+        self.visitor_id: UUID | None = None
+        self.conversation_id: UUID | None = None
+        self.locale: str | None = None
+
+    async def run(self) -> None:
+        ws = self.sock.ws
+        site_key = ws.query_params.get("site_key", "")
+        org = None
+        if site_key and len(site_key) <= 128:
+            async with self.s.db.unscoped() as conn:
+                org = await accounts.org_by_site_key(conn, site_key)
+        if org is None:
+            raise Closed(CloseCode.FORBIDDEN)
+        origin = ws.headers.get("origin")
+        if org.allowed_origins and origin not in org.allowed_origins:
+            raise Closed(CloseCode.FORBIDDEN)
+        self.org = org
+        self.conn.org_id = org.id
+        hello = await self.sock.next_frame(self.s.settings.limits.hello_timeout_s)
+        if hello["t"] != "hello":
+            self.sock.error(ErrorCode.BAD_FRAME, "the first frame must be hello")
+            raise Closed(CloseCode.POLICY)
+        await self._hello(hello)
+        while True:
+            frame = await self.sock.next_frame()
+            await self._dispatch(frame)
+
+    async def _hello(self, hello: dict[str, Any]) -> None:
+        assert self.org is not None
+        visitor_id = None
+        token = hello.get("visitor_token")
+        if token:
+            visitor_id = self.s.visitor_tokens.verify(token, self.org.id)
+            if visitor_id is None:
+                self.sock.error(ErrorCode.FORBIDDEN, "this visitor token is not valid here")
+                raise Closed(CloseCode.UNAUTHORIZED)
+        requested = UUID(hello["conversation_id"]) if hello.get("conversation_id") else None
+        self.locale = hello.get("locale")
+        visitor_id, conv = await self.s.conversations.open_for_visitor(
+            self.org, visitor_id, requested, self.locale)
+        self.visitor_id = visitor_id
+        self.conversation_id = conv.id
+        last_seq = hello.get("last_seq", 0) if conv.id == requested or not requested else 0
+        self.conn.send({
+            "t": "welcome",
+            "visitor_token": self.s.visitor_tokens.issue(self.org.id, visitor_id),
+            "conversation_id": str(conv.id), "mode": conv.mode, "last_seq": conv.last_seq,
+        })
+        await self.s.conversations.replay(self.conn, self.org.id, conv.id, last_seq,
+                                          include_notes=False)
+        snapshot = await self.s.bot.snapshot(str(conv.id))
+        if snapshot is not None:
+            self.conn.send(snapshot)
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        t = frame["t"]
+        if t == "msg":
+            await self._message(frame)
+        elif t == "typing":
+            await self._publish_agents({"t": "typing", "author": {"role": "visitor"},
+                                        "on": frame["on"]})
+        elif t == "read":
+            await self._publish_agents({"t": "read", "author": {"role": "visitor"},
+                                        "seq": frame["seq"]})
+        elif t == "handoff":
+            await self._handoff(Trigger.VISITOR_HANDOFF)
+        elif t == "csat":
+            await self._csat(frame)
+        elif t == "email":
+            await self._email(frame["email"])
+        elif t == "identify":
+            async with self.s.db.unit_of_work(self.org.id) as conn:
+                await convs.update_visitor(conn, self.org.id, self.visitor_id,
+                                           name=frame.get("name"), email=frame.get("email"))
+        elif t == "wait":
+            await self._wait_choice(frame["choice"])
+        elif t == "hello":
+            self.sock.error(ErrorCode.BAD_FRAME, "hello was already received")
+
+    async def _publish_agents(self, frame: dict[str, Any]) -> None:
+        key = str(self.conversation_id)
+        frame["conversation_id"] = key
+        await self.s.hub.publish(room(key), frame, AUDIENCE_AGENTS)
+
+    async def _message(self, frame: dict[str, Any]) -> None:
+        org, conv_id = self.org, self.conversation_id
+        assert org is not None and conv_id is not None
+        stored = await self.s.conversations.store(
+            org.id, conv_id, kind="msg", author_role="visitor", text=frame["text"],
+            client_id=frame["id"],
+        )
+        if stored is None:
+            self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
+            return
+        self.conn.send(frames.ack(frame["id"], stored.event.seq))
+        if stored.event.duplicate:
+            return
+        mode = stored.mode
+        if mode == Mode.CLOSED.value:
+            mode = await self.s.conversations.change_mode(org.id, conv_id, Trigger.REOPEN,
+                                                          system_text="") or mode
+        if mode != Mode.BOT.value:
+            return
+        text = frame["text"]
+        if asks_for_human(text):
+            await self._handoff(Trigger.ASKED_FOR_HUMAN)
+            return
+        if says_unhelped(text) and await self.s.bot.note_unresolved(org.id, conv_id):
+            await self._handoff(Trigger.UNRESOLVED)
+            return
+        self.s.bot.answer(org.id, org.name, conv_id, text, self.locale)
+
+    async def _handoff(self, trigger: Trigger) -> None:
+        assert self.org is not None and self.conversation_id is not None
+        await self.s.bot.cancel(str(self.conversation_id))
+        await self.s.conversations.change_mode(self.org.id, self.conversation_id, trigger)
+        await self.s.after_queued(self.org.id, self.conversation_id)
+
+    async def _csat(self, frame: dict[str, Any]) -> None:
+        assert self.org is not None
+        async with self.s.db.unit_of_work(self.org.id) as conn:
+            conv = await convs.get(conn, self.org.id, self.conversation_id)
+            if conv is None or conv.mode != Mode.CLOSED.value:
+                self.sock.error(ErrorCode.FORBIDDEN,
+                                "a rating is taken once the conversation is closed")
+                return
+            await convs.set_csat(conn, self.org.id, self.conversation_id, frame["score"],
+                                 frame.get("comment"))
+
+    async def _email(self, email: str) -> None:
+        assert self.org is not None
+        async with self.s.db.unit_of_work(self.org.id) as conn:
+            await convs.set_followup_email(conn, self.org.id, self.conversation_id, email)
+            await convs.update_visitor(conn, self.org.id, self.visitor_id, name=None,
+                                       email=email)
+        await self.s.conversations.store(
+            self.org.id, self.conversation_id, kind="msg", author_role="system",
+            text="Thanks, we will reply by email if no one is available here.",
+            meta={"followup_email": True},
+        )
+
+    async def _wait_choice(self, choice: str) -> None:
+        assert self.org is not None
+        if choice == "bot":
+            await self.s.conversations.change_mode(self.org.id, self.conversation_id,
+                                                   Trigger.BACK_TO_BOT)
+        elif choice != "keep":
+            self.sock.error(ErrorCode.BAD_FRAME, "wait.choice must be keep or bot")
+
+    async def leave(self) -> None:
+        for key in list(self.conn.conversations):
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.s.hub.leave(room(key), self.conn))

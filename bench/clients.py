@@ -67,7 +67,9 @@ class Client:
                 max_size=2**20, max_queue=None,
             )
         except InvalidStatus as exc:
-            raise BenchError(f"{self.url} refused the websocket: {exc}") from exc
+            status = exc.response.status_code
+            hint = " (does the server have this endpoint?)" if status in (403, 404) else ""
+            raise BenchError(f"{self.url} refused the websocket: HTTP {status}{hint}") from exc
         if self.ws.subprotocol != SUBPROTOCOL:
             raise BenchError(f"{self.url} did not accept subprotocol {SUBPROTOCOL}")
         self.closed.clear()
@@ -192,18 +194,26 @@ class Visitor(Client):
         self.conversation_id: str | None = None
         self.mode: str | None = None
         self.last_seq = 0
-        self.seqs: dict[int, int] = {}  # seq -> times seen in the current epoch
-        self.redelivered = 0
-        self.duplicated = 0
+        self.seen: set[int] = set()  # every seq received, over all connections
+        self._epoch_seen: set[int] = set()  # seqs received on the current connection
+        self.redelivered = 0  # seen again after a reconnect: allowed (at least once)
+        self.duplicated = 0  # seen twice on one connection
         self.handlers.append(self._track)
+
+    async def open(self, timeout_s: float = 15.0) -> None:
+        await super().open(timeout_s)
+        self._epoch_seen = set()
 
     def _track(self, frame: dict[str, Any], now: float) -> None:
         seq = frame.get("seq")
         if frame.get("t") in ("msg", "note") and isinstance(seq, int):
-            count = self.seqs.get(seq, 0)
-            if count:
+            if seq in self._epoch_seen:
                 self.duplicated += 1
-            self.seqs[seq] = count + 1
+                return
+            self._epoch_seen.add(seq)
+            if seq in self.seen:
+                self.redelivered += 1
+            self.seen.add(seq)
             self.last_seq = max(self.last_seq, seq)
 
     async def hello(self, timeout_s: float = 15.0) -> dict[str, Any]:
@@ -227,24 +237,15 @@ class Visitor(Client):
         return await self.hello(timeout_s)
 
     async def reconnect(self, deadline: float, first_delay_s: float = 0.05) -> int:
-        """Reconnect and resume until `deadline` (monotonic); returns the attempts made.
-
-        Seqs seen before the drop stay counted: a seq seen again is a redelivery (allowed).
-        """
+        """Reconnect and resume until `deadline` (monotonic); returns the attempts made."""
         delay, attempts = first_delay_s, 0
         while True:
             attempts += 1
             try:
-                before = dict(self.seqs)
-                self.seqs = {}
                 await self.open(timeout_s=5.0)
                 await self.hello(timeout_s=5.0)
-                self.redelivered += sum(1 for s in self.seqs if s in before)
-                for s, n in before.items():
-                    self.seqs[s] = max(self.seqs.get(s, 0), n)
                 return attempts
             except (OSError, BenchError, InvalidHandshake, ConnectionClosed, TimeoutError):
-                self.seqs = {**before, **self.seqs}
                 if self.ws is not None:
                     with contextlib.suppress(Exception):
                         await self.ws.close()
@@ -262,8 +263,6 @@ class Agent(Client):
     def __init__(self, ws_base: str, token: str, name: str) -> None:
         super().__init__(ws_base, "", name)
         self.token = token
-        self.duplicated = 0
-        self.seqs: set[tuple[str, int]] = set()
 
     async def connect(self, timeout_s: float = 15.0) -> dict[str, Any]:
         await self.open(timeout_s)

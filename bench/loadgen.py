@@ -74,8 +74,10 @@ class Control:
                 continue
             try:
                 self.reply(await handler(command))
+            except BenchError as exc:  # already says what is wrong
+                self.reply({"error": f"{exc}"})
             except Exception as exc:
-                self.reply({"error": f"{exc}", "trace": traceback.format_exc(limit=6)})
+                self.reply({"error": f"{exc!r}", "trace": traceback.format_exc(limit=6)})
 
 
 class Fleet:
@@ -111,8 +113,8 @@ class Fleet:
             raise BenchError(f"{self.target} worker {i} gave no answer within {timeout_s} s")
         try:
             return dict(conn.recv())
-        except EOFError as exc:
-            raise BenchError(f"{self.target} worker {i} died") from exc
+        except (EOFError, OSError) as exc:
+            raise BenchError(f"{self.target} worker {i} died ({exc!r})") from exc
 
     async def command(self, op: str, timeout_s: float, **args: Any) -> list[dict[str, Any]]:
         """Send one command to every worker; their answers in worker order."""

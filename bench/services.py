@@ -117,6 +117,9 @@ class Stack:
     database_url: str = ""
     redis_url: str = ""
     procs: list[Proc] = field(default_factory=list)
+    migrated: bool = False
+    keep_logs: bool = False  # set on failure: logs stay for reading
+    logs: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="clienta-bench-logs-")))
     _pg: Any = None
 
     async def __aenter__(self) -> Self:
@@ -171,6 +174,9 @@ class Stack:
         return env
 
     async def migrate(self) -> None:
+        """`clienta migrate` once per stack, before the first server starts."""
+        if self.migrated:
+            return
         await self.start_infra()
         argv = [tool("clienta"), "migrate"]
         proc = await asyncio.create_subprocess_exec(
@@ -184,6 +190,7 @@ class Stack:
             raise BenchError("`clienta migrate` did not finish within 120 s") from exc
         if proc.returncode != 0:
             raise BenchError(f"`clienta migrate` failed:\n{out.decode(errors='replace')[-2000:]}")
+        self.migrated = True
 
     async def start_server(
         self, name: str = "clienta", extra_env: Mapping[str, str] | None = None,
@@ -242,8 +249,8 @@ class Stack:
         self, name: str, argv: list[str], port: int, env: dict[str, str], ready: Any,
         timeout_s: float = 60.0,
     ) -> Proc:
-        log = self.base / "logs" / f"{name}-{port}-{int(time.time() * 1000)}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}-{port}-{int(time.time() * 1000)}.log"
+
         popen = _popen(argv, env, log)
         proc = Proc(name, popen, port, log, argv, env)
         self.procs.append(proc)
@@ -281,6 +288,8 @@ class Stack:
                 await asyncio.to_thread(self._pg.cleanup)
             self._pg = None
         shutil.rmtree(self.base, ignore_errors=True)
+        if not self.keep_logs:
+            shutil.rmtree(self.logs, ignore_errors=True)
 
 
 def _popen(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -72,6 +72,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             ws_max_size=settings.limits.max_frame_bytes, ws_ping_interval=20,
             ws_ping_timeout=20, log_config=None, access_log=False, lifespan="on",
             timeout_graceful_shutdown=5, backlog=4096,
+            ws="server.transport.uvicorn_ws:AbortableWebSocketProtocol",
         )
     return 0
 

@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 _EN = re.compile(
-    r"\b(talk|speak|chat|connect)\s+(to|with)\s+(a\s+|an\s+|the\s+|some\s*one\s*|real\s+)*"
+    r"\b(talk|speak|chat|connect(\s+me)?)\s+(to|with)\s+(a\s+|an\s+|the\s+|some\s*one\s*|real\s+)*"
     r"(human|person|agent|representative|operator|staff|somebody|someone|people)\b"
     r"|\b(human|live|real)\s+(agent|person|support)\b"
     r"|\bcustomer\s+service\s+(agent|rep)\b"

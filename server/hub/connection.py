@@ -44,6 +44,7 @@ class Connection:
         "principal",
         "replaying",
         "seen_seq",
+        "slow",
         "user_id",
     )
 
@@ -71,6 +72,7 @@ class Connection:
         self.replaying: dict[str, list[dict[str, Any]]] = {}
         self._pending: list[Any] = []
         self.frames_out = 0
+        self.slow = False
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._drain(), name=f"writer-{self.conn_id}")
@@ -84,6 +86,7 @@ class Connection:
         self._queue.append(payload)
         self._queued_bytes += len(payload)
         if self._queued_bytes > self.max_bytes:
+            self.slow = True
             log.warning("slow consumer cut off", extra={"conn_id": self.conn_id,
                                                          "queued_bytes": self._queued_bytes})
             self.abort(CloseCode.RESTARTING)

@@ -18,7 +18,7 @@ from uuid import UUID
 from server.kb.model import Passage
 from server.kb.text import terms
 from server.llm.embeddings import Embedder
-from server.llm.rerank import LexicalReranker, Ranked, Reranker
+from server.llm.rerank import OfflineReranker, Ranked, RerankContext, Reranker, idf
 from server.storage import kb as store
 from server.storage.db import Database
 
@@ -100,7 +100,7 @@ class Retriever:
         self.embedder = embedder
         self.reranker = reranker
         self.config = config or RetrievalConfig()
-        self._fallback_reranker = LexicalReranker()
+        self._fallback_reranker = OfflineReranker()
 
     async def _query_vector(self, query: str) -> list[float] | None:
         try:
@@ -137,25 +137,32 @@ class Retriever:
                             conn, org_id, model=model, dim=dim, query=qvec, limit=want, exact=True
                         )
                     trace.vector_ids = [h[0] for h in hits]
-            lexical = await store.lexical_search(conn, org_id, terms(query), limit=want)
+            query_terms = terms(query)
+            total, term_df = await store.term_stats(conn, org_id, query_terms)
+            weights = {t: idf(n, total) for t, n in term_df.items() if n > 0}
+            lexical = await store.lexical_search(conn, org_id, weights, limit=want)
             trace.lexical_ids = [h[0] for h in lexical]
             fused = rrf([trace.vector_ids, trace.lexical_ids], cfg.rrf_k)[: cfg.rerank_top]
             trace.fused_ids = [cid for cid, _ in fused]
-            found = await store.fetch_chunks(conn, org_id, trace.fused_ids)
+            found = await store.fetch_chunks(conn, org_id, trace.fused_ids, query=qvec,
+                                             model=self.embedder.name)
         hits_in_order = [found[cid] for cid in trace.fused_ids if cid in found]
         if not hits_in_order:
             return Retrieval([], trace)
-        ranked = await self._rerank(query, hits_in_order, trace)
+        context = RerankContext([h.cosine for h in hits_in_order], term_df, total)
+        ranked = await self._rerank(query, hits_in_order, context, trace)
         return Retrieval(order_passages(hits_in_order, ranked, k), trace)
 
-    async def _rerank(self, query: str, hits: list[store.ChunkHit], trace: Trace) -> list[Ranked]:
+    async def _rerank(self, query: str, hits: list[store.ChunkHit], context: RerankContext,
+                      trace: Trace) -> list[Ranked]:
         docs = [f"{h.heading}\n{h.body}" if h.heading else h.body for h in hits]
         try:
-            ranked = await self.reranker.rerank(query, docs, len(docs))
+            ranked = await self.reranker.rerank(query, docs, len(docs), context=context)
             trace.reranker = self.reranker.name
         except Exception:
             log.warning("reranker %s failed; offline scoring", self.reranker.name, exc_info=True)
-            ranked = await self._fallback_reranker.rerank(query, docs, len(docs))
+            ranked = await self._fallback_reranker.rerank(query, docs, len(docs),
+                                                          context=context)
             trace.reranker = self._fallback_reranker.name
         return ranked
 

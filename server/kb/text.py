@@ -13,7 +13,7 @@ from collections.abc import Iterator
 THAI_RE = re.compile(r"[\u0E00-\u0E7F]")
 # a Thai run, or a run of letters/digits in any other script (Thai combining marks are
 # not \w in Python, so Thai needs its own range)
-_RUN_RE = re.compile(r"[\u0E00-\u0E7F]+|[^\W_]+")
+_RUN_RE = re.compile(r"[\u0E00-\u0E7F]+|[^\W_\u0E00-\u0E7F]+")
 # where a text may break into sentence units: after . ! ? followed by space, at line
 # breaks, and at a space between two Thai characters (Thai writes no spaces between
 # words; a space there ends a phrase or sentence)
@@ -32,7 +32,8 @@ STOP_WORDS = frozenset(
 )
 # polite particles that end Thai questions and statements; stripped from the end of a run
 _TH_TRAILING = ("ครับผม", "ครับ", "ค่ะ", "คะ", "จ้ะ", "จ้า", "นะ", "ไหม", "มั้ย", "หรือเปล่า",
-                "บ้าง", "อย่างไร", "ยังไง", "เหรอ", "หรอ")
+                "บ้าง", "อย่างไร", "ยังไง", "เหรอ", "หรอ", "เท่าไหร่", "เท่าไร", "หน่อย", "ด้วย",
+                "ได้")
 
 
 def normalise(text: str) -> str:
@@ -97,12 +98,23 @@ def terms(text: str) -> list[str]:
     out: list[str] = []
     for thai, run in runs(text):
         if thai:
-            run = strip_particles(run)
-            if len(run) == 1:
-                out.append(run)
-            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+            units = clusters(strip_particles(run))
+            if len(units) == 1:
+                out.append(units[0])
+            out.extend(units[i] + units[i + 1] for i in range(len(units) - 1))
         elif run not in STOP_WORDS:
             out.append(stem(run))
+    return out
+
+
+def clusters(run: str) -> list[str]:
+    """A Thai run as grapheme clusters: each base character with its vowel and tone marks."""
+    out: list[str] = []
+    for ch in run:
+        if out and is_mark(ch):
+            out[-1] += ch
+        else:
+            out.append(ch)
     return out
 
 

@@ -45,7 +45,7 @@ def _features(text: str) -> Counter[str]:
         if thai:
             run = strip_particles(run)
             previous = ""
-            for n, prefix in ((1, "1"), (2, "2"), (3, "3")):
+            for n, prefix in ((2, "2"), (3, "3")):
                 feats.update(prefix + run[i : i + n] for i in range(len(run) - n + 1))
             continue
         if run in STOP_WORDS:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from server.domain.modes import Mode, Trigger
+from server.domain.modes import Trigger
 from server.hub.rooms import Hub, room
 from server.llm.chat import ChatFailure, ChatProvider, ChatRequest
 from server.metrics import Metrics
@@ -158,6 +158,10 @@ class BotRunner:
         grounded = True
         if self.knowledge is not None:
             passages, grounded = await self.knowledge(org_id, conversation_id, question)
+        if not grounded:
+            # nothing in the org's sources covers it: say so and offer a person, no guessing
+            await self.conversations.change_mode(org_id, conversation_id, Trigger.NO_ANSWER)
+            return
         history = await self._context(org_id, conversation_id)
         started = time.monotonic()
         await self.texts.start(key, stream_id)
@@ -240,15 +244,12 @@ class BotRunner:
             await self.conversations.change_mode(org_id, conversation_id, Trigger.LLM_FAILED)
             return
         text = "".join(parts).strip() or "…"
-        sources = _sources(passages) if grounded else None
+        sources = _sources(passages)
         stored = await self.conversations.store(
             org_id, conversation_id, kind="msg", author_role="bot", text=text,
             stream_id=stream_id, sources=sources,
         )
-        if stored is None or stored.mode != Mode.BOT.value:
-            return
-        if not grounded:
-            await self.conversations.change_mode(org_id, conversation_id, Trigger.NO_ANSWER)
+        del stored
 
     async def _keep_partial(self, org_id: UUID, conversation_id: UUID, stream_id: str,
                             text: str) -> None:

@@ -44,6 +44,7 @@ class ChunkHit:
     heading: str
     body: str
     kind: ChunkKind
+    cosine: float | None = None
 
 
 def _quote(lexeme: str) -> str:
@@ -235,43 +236,60 @@ async def vector_search(
     return [(r["id"], float(r["dist"])) for r in rows]
 
 
-async def lexical_search(
-    conn: asyncpg.Connection, org_id: UUID, terms: Sequence[str], *, limit: int,
-    max_matches: int = 20000,
-) -> list[tuple[UUID, float]]:
-    """(chunk_id, score) best first: the summed BM25-style IDF of the query terms a chunk
-    contains, the IDF counted over this organisation's chunks only."""
-    quoted = tsquery_terms(terms)[:64]
-    if not quoted:
-        return []
+async def term_stats(
+    conn: asyncpg.Connection, org_id: UUID, terms: Sequence[str]
+) -> tuple[int, dict[str, int]]:
+    """The organisation's chunk count and, per term, how many of its chunks contain it."""
+    total = await conn.fetchval("SELECT count(*) FROM kb_chunks WHERE org_id = $1", org_id)
+    unique = list(dict.fromkeys(terms))[:64]
+    if not unique:
+        return total, {}
     rows = await conn.fetch(
-        """WITH q AS (SELECT t::tsquery AS tq FROM unnest($2::text[]) AS t),
-                m AS (SELECT id, lex FROM kb_chunks
-                      WHERE org_id = $1 AND lex @@ $3::tsquery LIMIT $5),
-                n AS (SELECT greatest(count(*), 1)::float8 AS n
-                      FROM kb_chunks WHERE org_id = $1),
-                df AS (SELECT q.tq, count(m.id)::float8 AS df
-                       FROM q LEFT JOIN m ON m.lex @@ q.tq GROUP BY q.tq)
-           SELECT m.id, sum(ln(1 + (n.n - df.df + 0.5) / (df.df + 0.5))) AS score
-           FROM m JOIN df ON m.lex @@ df.tq CROSS JOIN n
-           GROUP BY m.id ORDER BY score DESC, m.id LIMIT $4""",
-        org_id, quoted, " | ".join(quoted), limit, max_matches,
+        """SELECT u.i, (SELECT count(*) FROM kb_chunks c
+                        WHERE c.org_id = $1 AND c.lex @@ u.t::tsquery) AS df
+           FROM unnest($2::text[]) WITH ORDINALITY AS u(t, i)""",
+        org_id, tsquery_terms(unique),
+    )
+    return total, {unique[r["i"] - 1]: r["df"] for r in rows}
+
+
+async def lexical_search(
+    conn: asyncpg.Connection, org_id: UUID, weights: dict[str, float], *, limit: int
+) -> list[tuple[UUID, float]]:
+    """(chunk_id, score) best first: the summed weights (IDF) of the query terms a chunk
+    contains; the GIN index finds the chunks holding any of them."""
+    terms = [t for t, w in weights.items() if w > 0]
+    if not terms:
+        return []
+    quoted = tsquery_terms(terms)
+    rows = await conn.fetch(
+        """WITH q AS (SELECT t::tsquery AS tq, w FROM unnest($2::text[], $3::float8[]) AS u(t, w))
+           SELECT c.id, sum(q.w) AS score
+           FROM kb_chunks c JOIN q ON c.lex @@ q.tq
+           WHERE c.org_id = $1 AND c.lex @@ $4::tsquery
+           GROUP BY c.id ORDER BY score DESC, c.id LIMIT $5""",
+        org_id, quoted, [weights[t] for t in terms], " | ".join(quoted), limit,
     )
     return [(r["id"], float(r["score"])) for r in rows]
 
 
 async def fetch_chunks(
-    conn: asyncpg.Connection, org_id: UUID, ids: Sequence[UUID]
+    conn: asyncpg.Connection, org_id: UUID, ids: Sequence[UUID], *,
+    query: list[float] | None = None, model: str = "",
 ) -> dict[UUID, ChunkHit]:
+    """The chunks with their document, and their cosine similarity to `query` where they
+    were embedded by `model` (None otherwise, e.g. while re-indexing)."""
     rows = await conn.fetch(
-        """SELECT c.id, c.document_id, d.title, d.url, c.heading, c.body, c.kind
+        """SELECT c.id, c.document_id, d.title, d.url, c.heading, c.body, c.kind,
+                  CASE WHEN c.embed_model = $3 THEN 1 - (c.embedding <=> $4::vector) END AS cos
            FROM kb_chunks c JOIN kb_documents d ON d.org_id = c.org_id AND d.id = c.document_id
            WHERE c.org_id = $1 AND c.id = ANY($2::uuid[])""",
-        org_id, list(ids),
+        org_id, list(ids), model, query,
     )
     return {
         r["id"]: ChunkHit(r["id"], r["document_id"], r["title"], r["url"], r["heading"],
-                          r["body"], ChunkKind(r["kind"]))
+                          r["body"], ChunkKind(r["kind"]),
+                          None if r["cos"] is None else float(r["cos"]))
         for r in rows
     }
 
@@ -357,3 +375,9 @@ async def ensure_hnsw_index(conn: asyncpg.Connection, dim: int) -> bool:
             USING hnsw ((embedding::vector({d})) vector_cosine_ops) WHERE embed_dim = {d}"""
     )
     return True
+
+
+async def chunk_documents(conn: asyncpg.Connection, org_id: UUID) -> dict[UUID, UUID]:
+    """chunk_id -> document_id for one organisation (the evaluation maps hits to documents)."""
+    rows = await conn.fetch("SELECT id, document_id FROM kb_chunks WHERE org_id = $1", org_id)
+    return {r["id"]: r["document_id"] for r in rows}

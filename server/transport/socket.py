@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from server.hub.connection import Connection
 from server.metrics import Metrics
 from server.protocol import frames
-from server.protocol.codec import Codec, DecodeError, negotiate
+from server.protocol.codec import DecodeError, negotiate
 from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import Field, FrameError
 from server.protocol.session import EdgePolicy
@@ -47,10 +47,6 @@ class FrameSocket:
         self.conn = Connection(uuid.uuid4().hex[:12], kind, self.codec, self._send, self._close,
                                limits.outbox_max_bytes)
 
-    @property
-    def codec_(self) -> Codec:
-        return self.codec
-
     async def accept(self) -> None:
         await self.ws.accept(subprotocol=self.subprotocol)
         self.conn.start()
@@ -64,6 +60,12 @@ class FrameSocket:
         self.metrics.frames_out.labels(self.kind).inc()
 
     async def _close(self, code: int) -> None:
+        abort = self.ws.scope.get("extensions", {}).get("clienta.abort")
+        if self.conn.slow:
+            self.metrics.slow_consumers.inc()
+        if abort is not None and self.conn.slow:
+            abort(code)  # never wait on a socket that is not being read
+            return
         await self.ws.close(code)
 
     async def next_frame(self, timeout: float | None = None) -> dict[str, Any]:

@@ -33,10 +33,10 @@ function createView(cfg, t, locale, act) {
   if (root.adoptedStyleSheets && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
     // A constructed sheet also works on hosts whose CSP forbids inline <style>.
     var sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
+    sheet.replaceSync(WIDGET_CSS);
     root.adoptedStyleSheets = [sheet];
   } else {
-    root.appendChild(h('style', null, CSS));
+    root.appendChild(h('style', null, WIDGET_CSS));
   }
 
   var wrap = root.appendChild(h('div', 'w ' + cfg.position));

@@ -1,0 +1,1 @@
+"""Comparison servers for the `peer` scenario (socket.io on Node, python-socketio)."""

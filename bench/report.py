@@ -1,0 +1,142 @@
+"""Results on disk: `bench/results/<scenario>.json`, a PNG per scenario and `report.md`."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.stats import Result
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ORDER = ("connections", "chat", "stream", "resume", "fanout", "peer")
+
+
+def write_result(result: Result, out: Path = RESULTS) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{result.scenario}.json"
+    body = result.as_json()
+    if result.samples or result.series:
+        body["plot"] = plot(result, out)
+    path.write_text(json.dumps(body, indent=2, default=_jsonable) + "\n")
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+def plot(result: Result, out: Path) -> str:
+    """Latency distributions (CDF, log x) and throughput over time, one PNG per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = int(bool(result.samples)) + int(bool(result.series))
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False)
+    col = 0
+    if result.samples:
+        ax = axes[0][col]
+        col += 1
+        for name, values in result.samples.items():
+            data = sorted(v for v in values if v > 0)
+            if not data:
+                continue
+            ys = [(i + 1) / len(data) for i in range(len(data))]
+            ax.plot(data, ys, label=f"{name} (n={len(data)})")
+        ax.set_xscale("log")
+        ax.set_xlabel("milliseconds")
+        ax.set_ylabel("fraction ≤ x")
+        ax.axhline(0.99, color="grey", linewidth=0.6, linestyle="--")
+        ax.set_title(f"{result.scenario}: latency CDF")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    if result.series:
+        ax = axes[0][col]
+        for name, points in result.series.items():
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], label=name)
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("per second")
+        ax.set_title(f"{result.scenario}: throughput")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    name = f"{result.scenario}.png"
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    return name
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def write_report(out: Path = RESULTS) -> Path:
+    """report.md from every `<scenario>.json` present: the latest figures of each."""
+    results = []
+    for name in ORDER:
+        path = out / f"{name}.json"
+        if path.exists():
+            results.append(json.loads(path.read_text()))
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        "# Clienta benchmark report",
+        "",
+        f"Machine: {psutil.cpu_count()} cores ({cpu}), "
+        f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, Python {platform.python_version()}.",
+        "Latencies in milliseconds. Lost and duplicated events must be 0.",
+        "",
+        "## Targets",
+        "",
+        "| scenario | target | goal | measured | verdict |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        mode = " (quick)" if r.get("quick") else ""
+        for t in r.get("targets", []):
+            op = "≥" if t["higher_is_better"] else "≤"
+            verdict = "PASS" if t["passed"] else "SHORT"
+            lines.append(
+                f"| {r['scenario']}{mode} | {t['name']} | {op} {_fmt(t['goal'])} {t['unit']} "
+                f"| {_fmt(t['value'])} {t['unit']} | {verdict} |"
+            )
+    lines += ["", "## Latency", "",
+              "| scenario | measure | n | median | p99 | p99.9 | max |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        for name, s in r.get("latency_ms", {}).items():
+            lines.append(
+                f"| {r['scenario']} | {name} | {s['n']} | {_fmt(s['median'])} | {_fmt(s['p99'])} "
+                f"| {_fmt(s['p999'])} | {_fmt(s['max'])} |"
+            )
+    lines += ["", "## Delivery and throughput", "",
+              "| scenario | lost | duplicated | figures | run |",
+              "| --- | --- | --- | --- | --- |"]
+    for r in results:
+        figures = ", ".join(f"{k} {_fmt(v)}" for k, v in r.get("metrics", {}).items())
+        run = f"{r.get('duration_s', 0)} s, {r.get('finished_at', '')}"
+        lines.append(f"| {r['scenario']} | {r['lost']} | {r['duplicated']} | {figures} | {run} |")
+    for r in results:
+        lines += ["", f"### {r['scenario']}", ""]
+        lines.append("Parameters: " + ", ".join(f"{k}={v}" for k, v in r["params"].items()))
+        for note in r.get("notes", []):
+            lines.append(f"- {note}")
+        if r.get("plot"):
+            lines += ["", f"![{r['scenario']}]({r['plot']})"]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

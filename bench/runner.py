@@ -1,0 +1,97 @@
+"""Runs scenarios on one shared stack (Postgres and Redis started once), each under a time
+bound, and writes their results. This is the harness's Python API (tests use it too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bench import report
+from bench.console import Ui
+from bench.scenarios import NAMES, load
+from bench.services import BenchError, Stack
+from bench.stats import Result
+
+Size = Literal["full", "quick", "tiny"]
+TIME_LIMIT_S: dict[str, float] = {"full": 900.0, "quick": 150.0, "tiny": 60.0}
+
+
+def params_for(name: str, size: Size) -> Any:
+    params = load(name).Params
+    return getattr(params, size)()
+
+
+@dataclass(slots=True)
+class Run:
+    """One invocation: its stack, the results so far and the failures."""
+
+    stack: Stack
+    ui: Ui
+    size: Size
+    results: dict[str, Result] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    async def scenario(self, name: str, params: Any | None = None) -> Result:
+        """Run one scenario (raises BenchError, TimeoutError on failure)."""
+        module = load(name)
+        params = params if params is not None else params_for(name, self.size)
+        await self.stack.migrate()
+        started = time.monotonic()
+        async with asyncio.timeout(TIME_LIMIT_S[self.size]):
+            if name == "peer":
+                result = await module.run(self.stack, params, self.ui, self.results.get("fanout"))
+            else:
+                result = await module.run(self.stack, params, self.ui)
+        result.duration_s = time.monotonic() - started
+        result.finished_at = datetime.datetime.now().isoformat(timespec="seconds")
+        self.results[name] = result
+        return result
+
+
+async def run_scenarios(
+    names: list[str], size: Size, out: Path | None = report.RESULTS, quiet: bool = False
+) -> Run:
+    """The CLI's body: every scenario in turn; a failing one is reported and the rest go on."""
+    ui = Ui(quiet=quiet)
+    async with Stack() as stack:
+        run = Run(stack, ui, size)
+        ui.phase("bench", f"{', '.join(names)} ({size}); services under {stack.base}")
+        for name in names:
+            try:
+                result = await run.scenario(name)
+            except (BenchError, TimeoutError, OSError) as exc:
+                message = str(exc) or f"timed out after {TIME_LIMIT_S[size]} s"
+                run.failures[name] = message
+                stack.keep_logs = True
+                ui.error(f"{name} FAILED: {message}\n  process logs: {stack.logs}")
+                continue
+            show(ui, result)
+            if out is not None:
+                report.write_result(result, out)
+    if out is not None and run.results:
+        path = report.write_report(out)
+        ui.info(f"report: {path}")
+    return run
+
+
+def show(ui: Ui, result: Result) -> None:
+    for name, summary in result.latency.items():
+        ui.info(f"{name}: {summary.brief()}")
+    ui.info(", ".join(f"{k} {v}" for k, v in result.metrics.items()))
+    for t in result.targets:
+        verdict = "[green]PASS[/]" if t.passed else "[yellow]SHORT[/]"
+        ui.info(f"{verdict} {t.name}: {t.value:,.2f} {t.unit} (goal {t.goal:,} {t.unit})")
+    colour = "green" if result.lost == result.duplicated == 0 else "red"
+    ui.info(f"[{colour}]lost {result.lost}, duplicated {result.duplicated}[/]")
+
+
+def expand(name: str) -> list[str]:
+    if name == "all":
+        return list(NAMES)
+    load(name)  # validates
+    return [name]

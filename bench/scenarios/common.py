@@ -1,0 +1,101 @@
+"""Pieces the scenarios share: steady senders, agent accounts, merging worker answers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.clients import Client, stamp
+from bench.http_api import AgentAccount, Api, Org
+
+
+@dataclass(slots=True)
+class SendLog:
+    """What one worker's senders did: ids acked, ack wall times, failures."""
+
+    sent: int = 0
+    acked: dict[str, int] = field(default_factory=dict)  # client id -> seq
+    ack_times: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def track(self, client_id: str, fut: asyncio.Future[int]) -> None:
+        self.sent += 1
+
+        def done(f: asyncio.Future[int]) -> None:
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                if len(self.failures) < 20:
+                    self.failures.append(str(exc))
+                return
+            self.acked[client_id] = f.result()
+            self.ack_times.append(time.time())
+
+        fut.add_done_callback(done)
+
+
+def mono_at(wall: float) -> float:
+    """A wall-clock instant from another process as this process's monotonic time."""
+    return time.monotonic() + (wall - time.time())
+
+
+async def pump(
+    client: Client, rate: float, start_wall: float, duration_s: float, log: SendLog,
+    pad: int = 0, on_sent: Callable[[str], None] | None = None, **extra: Any,
+) -> None:
+    """Send stamped `msg` frames at a steady rate, scheduled on absolute times (no drift)."""
+    start = mono_at(start_wall) + random.random() / rate
+    end = mono_at(start_wall) + duration_s
+    i = 0
+    while True:
+        due = start + i / rate
+        if due >= end:
+            return
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        client_id = client.next_id()
+        log.track(client_id, client.send_msg(stamp(client_id, pad), client_id, **extra))
+        if on_sent is not None:
+            on_sent(client_id)
+        i += 1
+
+
+async def settle(check: Callable[[], bool], limit_s: float, step_s: float = 0.05) -> bool:
+    """Poll until `check()` holds or `limit_s` passes; whether it held."""
+    deadline = time.monotonic() + limit_s
+    while not check():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(step_s)
+    return True
+
+
+async def agent_accounts(api: Api, org: Org, count: int) -> list[AgentAccount]:
+    """A few agent users (password hashing makes each one costly); sockets share them."""
+    accounts = []
+    for n in range(count):
+        accounts.append(await api.create_agent(org, n))
+    return accounts
+
+
+def merged(answers: Iterable[dict[str, Any]], key: str) -> list[Any]:
+    return [x for a in answers for x in a.get(key, [])]
+
+
+def total(answers: Iterable[dict[str, Any]], key: str) -> int:
+    return sum(int(a.get(key, 0)) for a in answers)
+
+
+async def bounded_gather(jobs: Iterable[Any], limit: int) -> list[Any]:
+    """Run coroutines with at most `limit` in flight; exceptions propagate."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job: Any) -> Any:
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(one(j) for j in jobs))

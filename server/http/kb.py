@@ -1,0 +1,234 @@
+"""Knowledge-base endpoints: documents (upload, list, fetch, replace, delete), a search
+probe, re-indexing, and the questions the bot could not answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.http.auth import authenticate
+from server.http.errors import ApiError
+from server.kb.model import DocStatus, Ingested, KbError
+from server.kb.prompt import sources_of
+from server.kb.service import KnowledgeBase, Upload
+
+EDITORS = {"owner", "admin"}
+READERS = {"owner", "admin", "agent"}
+_ENVELOPE = 64 * 1024  # multipart boundaries and form fields around the file
+
+
+def _kb(request: Request) -> KnowledgeBase:
+    kb = getattr(request.app.state.services, "kb", None)
+    if kb is None:
+        raise ApiError(503, "unavailable", "the knowledge base is not configured")
+    return kb
+
+
+def _doc_id(request: Request) -> UUID:
+    try:
+        return UUID(request.path_params["id"])
+    except ValueError as exc:
+        raise ApiError(404, "not_found", "no such document") from exc
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return max(lo, min(hi, int(raw)))
+    except ValueError as exc:
+        raise ApiError(422, "bad_request", f"{name} must be an integer") from exc
+
+
+def _url(value: Any) -> str | None:
+    """Only http(s) links: they are shown to visitors as sources."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > 2000:
+        raise ApiError(422, "bad_request", "url must be an http(s) URL of at most 2000 chars")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ApiError(422, "bad_request", "url must be an http(s) URL")
+    return value.strip()
+
+
+def _title(value: Any, *, required: bool) -> str | None:
+    if value in (None, "") and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 300:
+        raise ApiError(422, "bad_request", "title must be a string of 1-300 characters")
+    return value.strip()
+
+
+async def _read_capped(request: Request, cap: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise ApiError(413, "too_large", f"the upload is larger than the limit of {cap} bytes")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise ApiError(413, "too_large", f"the upload is larger than the limit of {cap} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _upload(request: Request, kb: KnowledgeBase) -> Upload:
+    limit = kb.settings.kb_max_upload_bytes
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        # JSON escapes can take six bytes for a Thai character of three
+        raw = await _read_capped(request, 2 * limit + _ENVELOPE)
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", "the body must be JSON") from exc
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad_request", "the body must be a JSON object")
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise ApiError(422, "bad_request", "text must be a string")
+        title = _title(body.get("title"), required=True)
+        assert title is not None
+        return Upload.from_text(title, text, _url(body.get("url")))
+    if ctype != "multipart/form-data":
+        raise ApiError(415, "unsupported_type",
+                       "send multipart/form-data with a `file` field, or JSON {title, text, url?}")
+    raw = await _read_capped(request, limit + _ENVELOPE)
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=8)
+    except Exception as exc:
+        raise ApiError(400, "bad_request", "the multipart body could not be read") from exc
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise ApiError(422, "bad_request", "the multipart body needs a `file` field")
+        data = await file.read(limit + 1)
+        return Upload(
+            data, filename=file.filename, content_type=file.content_type,
+            title=_title(form.get("title"), required=False), url=_url(form.get("url")),
+        )
+    finally:
+        await form.close()
+
+
+def _ingested(out: Ingested, created: bool) -> JSONResponse:
+    if out.status is DocStatus.PROCESSING:
+        return JSONResponse({"document_id": str(out.document_id), "status": out.status.value},
+                            status_code=202)
+    return JSONResponse({"document_id": str(out.document_id), "chunks": out.chunks},
+                        status_code=201 if created else 200)
+
+
+async def create_document(request: Request) -> Response:
+    principal = await authenticate(request, EDITORS)
+    kb = _kb(request)
+    upload = await _upload(request, kb)
+    try:
+        out = await kb.add(principal.org_id, upload)
+    except KbError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    return _ingested(out, created=True)
+
+
+async def replace_document(request: Request) -> Response:
+    principal = await authenticate(request, EDITORS)
+    kb = _kb(request)
+    doc_id = _doc_id(request)
+    upload = await _upload(request, kb)
+    try:
+        out = await kb.replace(principal.org_id, doc_id, upload)
+    except KbError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    return _ingested(out, created=False)
+
+
+async def list_documents(request: Request) -> Response:
+    principal = await authenticate(request, EDITORS)
+    docs = await _kb(request).list_documents(
+        principal.org_id, limit=_int_param(request, "limit", 100, 1, 500),
+        offset=_int_param(request, "offset", 0, 0, 1_000_000),
+    )
+    return JSONResponse({"documents": [d.as_json() for d in docs]})
+
+
+async def get_document(request: Request) -> Response:
+    principal = await authenticate(request, EDITORS)
+    doc = await _kb(request).get_document(principal.org_id, _doc_id(request))
+    if doc is None:
+        raise ApiError(404, "not_found", "no such document")
+    return JSONResponse(doc.as_json())
+
+
+async def delete_document(request: Request) -> Response:
+    principal = await authenticate(request, EDITORS)
+    if not await _kb(request).delete_document(principal.org_id, _doc_id(request)):
+        raise ApiError(404, "not_found", "no such document")
+    return Response(status_code=204)
+
+
+async def unanswered(request: Request) -> Response:
+    principal = await authenticate(request, EDITORS)
+    rows = await _kb(request).unanswered(principal.org_id,
+                                         _int_param(request, "limit", 50, 1, 500))
+    return JSONResponse({"questions": [r.as_json() for r in rows]})
+
+
+async def search(request: Request) -> Response:
+    """What the bot would find for a question: for staff trying out their sources."""
+    principal = await authenticate(request, READERS)
+    query = request.query_params.get("q", "").strip()
+    if not query or len(query) > 4000:
+        raise ApiError(422, "bad_request", "q must be a string of 1-4000 characters")
+    kb = _kb(request)
+    passages = await kb.search(principal.org_id, query, _int_param(request, "k", 5, 1, 20))
+    return JSONResponse({
+        "threshold": await kb.threshold(principal.org_id),
+        "passages": [
+            {"chunk_id": str(p.chunk_id), "document_id": str(p.document_id), "title": p.title,
+             "url": p.url, "heading": p.heading, "text": p.text, "score": p.score}
+            for p in passages
+        ],
+        "sources": sources_of(passages),
+    })
+
+
+async def reindex(request: Request) -> Response:
+    principal = await authenticate(request, EDITORS)
+    force = request.query_params.get("force", "") in ("1", "true", "yes")
+    try:
+        _kb(request).reindex_in_background(principal.org_id, force=force)
+    except KbError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    return JSONResponse({"status": "processing"}, status_code=202)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/v1/kb/documents", create_document, methods=["POST"]),
+        Route("/v1/kb/documents", list_documents, methods=["GET"]),
+        Route("/v1/kb/documents/{id}", get_document, methods=["GET"]),
+        Route("/v1/kb/documents/{id}", replace_document, methods=["PUT"]),
+        Route("/v1/kb/documents/{id}", delete_document, methods=["DELETE"]),
+        Route("/v1/kb/unanswered", unanswered, methods=["GET"]),
+        Route("/v1/kb/search", search, methods=["GET"]),
+        Route("/v1/kb/reindex", reindex, methods=["POST"]),
+    ]

@@ -1,0 +1,48 @@
+"""GET/PATCH /v1/org: the organisation's own settings (allowed origins, assignment policy)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from server.http.auth import authenticate
+from server.http.errors import ApiError, json_body
+from server.storage import accounts as store
+
+
+async def get_org(request: Request) -> JSONResponse:
+    principal = await authenticate(request)
+    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
+        org = await store.org_by_id(conn, principal.org_id)
+    assert org is not None
+    return JSONResponse({"org_id": str(org.id), "name": org.name, "site_key": org.site_key,
+                         "allowed_origins": org.allowed_origins, "assignment": org.assignment,
+                         "agent_capacity": org.agent_capacity})
+
+
+async def patch_org(request: Request) -> JSONResponse:
+    principal = await authenticate(request, {"owner", "admin"})
+    body = await json_body(request)
+    origins = body.get("allowed_origins")
+    if origins is not None and (not isinstance(origins, list) or len(origins) > 100 or not all(
+            isinstance(o, str) and o.startswith(("http://", "https://")) and len(o) < 300
+            for o in origins)):
+        raise ApiError(422, "bad_request", "allowed_origins must be a list of http(s) origins")
+    assignment = body.get("assignment")
+    if assignment is not None and assignment not in ("manual", "auto"):
+        raise ApiError(422, "bad_request", "assignment must be manual or auto")
+    capacity = body.get("agent_capacity")
+    if capacity is not None and (not isinstance(capacity, int) or not 1 <= capacity <= 100):
+        raise ApiError(422, "bad_request", "agent_capacity must be an integer from 1 to 100")
+    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
+        await store.update_org_settings(
+            conn, principal.org_id,
+            allowed_origins=[o.rstrip("/") for o in origins] if origins is not None else None,
+            assignment=assignment, agent_capacity=capacity)
+    return await get_org(request)
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/v1/org", get_org, methods=["GET"]),
+            Route("/v1/org", patch_org, methods=["PATCH"])]

@@ -1,0 +1,33 @@
+"""The load-test harness runs each of our scenarios once, tiny, through its Python API.
+
+Only completion and delivery accounting are asserted (lost == duplicated == 0), never
+timings: those belong to `make bench`. A missing server capability fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from bench.console import Ui
+from bench.runner import Run, params_for
+from bench.services import Stack
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def bench_run(database_url: str, redis_url: str) -> AsyncIterator[Run]:
+    # The session's Postgres and Redis; the harness starts its own server processes.
+    async with Stack(database_url=database_url, redis_url=redis_url) as stack:
+        yield Run(stack, Ui(quiet=True), "tiny")
+
+
+@pytest.mark.parametrize("name", ["connections", "chat", "stream", "resume", "fanout"])
+async def test_scenario_completes_without_loss(bench_run: Run, name: str) -> None:
+    result = await bench_run.scenario(name, params_for(name, "tiny"))
+    assert result.lost == 0, result.as_json()
+    assert result.duplicated == 0, result.as_json()
+    assert result.latency, "the scenario measured nothing"

@@ -1,0 +1,102 @@
+"""Session-wide real services: one embedded Postgres (pgvector) and one Redis per test
+session (or DATABASE_URL / REDIS_URL when set), and real `clienta serve` processes.
+Tests isolate themselves by signing up their own organisation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from server.embedded import EmbeddedPostgres, EmbeddedRedis
+from server.storage.db import Database
+from server.storage.migrate import apply_migrations
+from tests.support.api import OrgHandle, signup
+from tests.support.processes import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="clienta-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(session_dir: Path) -> Iterator[str]:
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    pg = EmbeddedPostgres(session_dir)
+    url = pg.start()
+    yield url
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    redis = EmbeddedRedis()
+    url = redis.start()
+    yield url
+    redis.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    await apply_migrations(database_url)
+    database = await Database.connect(database_url, min_size=1, max_size=5)
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="session")
+def server_env(database_url: str, redis_url: str, session_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "COHERE_", "CLIENTA_"))}
+    env.update({
+        "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "CLIENTA_HOME": str(session_dir / "home"), "CLIENTA_SECRET": "test-secret-" + "x" * 20,
+        "CLIENTA_DB_POOL_MAX": "5", "CLIENTA_LOG_LEVEL": "info",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+@pytest.fixture(scope="session")
+def clienta_server(server_env: dict[str, str], session_dir: Path) -> Iterator[ServerProcess]:
+    """The shared server process (offline bot). Tests must not stop it."""
+    server = ServerProcess(server_env, log_dir=session_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_server(server_env: dict[str, str],
+                session_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start extra server processes for one test; all are stopped after it."""
+    started: list[ServerProcess] = []
+
+    def start(extra_env: dict[str, str] | None = None, **kwargs) -> ServerProcess:
+        env = dict(server_env)
+        env.update(extra_env or {})
+        server = ServerProcess(env, log_dir=session_dir, **kwargs).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def org(clienta_server: ServerProcess) -> OrgHandle:
+    return await signup(clienta_server.url, f"Org {uuid.uuid4().hex[:6]}")

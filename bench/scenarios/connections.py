@@ -14,8 +14,9 @@ from typing import Any
 from bench.clients import Visitor
 from bench.console import Ui
 from bench.http_api import Api
+from bench.lean_ws import LeanVisitor, open_visitor
 from bench.loadgen import Control, Fleet, cap, ping, split
-from bench.services import BenchError, Proc, Stack, free_port
+from bench.services import HOST, BenchError, Proc, Stack, free_port
 from bench.stats import Result, Target, rate_series
 
 ROLE = "bench.scenarios.connections:role"
@@ -42,41 +43,41 @@ class Params:
 
 
 async def role(spec: dict[str, Any], ctl: Control) -> None:
-    visitors: list[Visitor] = []
+    visitors: list[LeanVisitor] = []
 
     async def connect(cmd: dict[str, Any]) -> dict[str, Any]:
         gate = asyncio.Semaphore(cmd["concurrency"])
         setup_ms: list[float] = []
         done_at: list[float] = []
         errors: list[str] = []
+        path = f"/v1/ws/visitor?site_key={cmd['site_key']}"
 
-        async def one(i: int) -> None:
-            v = Visitor(cmd["ws_base"], cmd["site_key"], f"w{spec['worker']}v{i}")
+        async def one() -> None:
             async with gate:
                 started = time.monotonic()
                 try:
-                    await v.connect(timeout_s=30)
-                except Exception as exc:
+                    v = await open_visitor(HOST, cmd["port"], path, 30)
+                except (OSError, TimeoutError) as exc:
                     errors.append(repr(exc))
-                    await v.close()
                     return
                 setup_ms.append((time.monotonic() - started) * 1000)
                 done_at.append(time.time())
                 visitors.append(v)
 
         t0 = time.time()
-        await asyncio.gather(*(one(i) for i in range(cmd["count"])))
+        await asyncio.gather(*(one() for _ in range(cmd["count"])))
         return {"setup_ms": cap(setup_ms), "done_at": cap(done_at), "t0": t0,
                 "t1": max(done_at, default=t0), "errors": errors[:5], "failed": len(errors)}
 
     async def check(_: dict[str, Any]) -> dict[str, Any]:
-        dropped = sum(1 for v in visitors if v.closed.is_set())
+        dropped = sum(1 for v in visitors if v.closed)
         return {"alive": len(visitors) - dropped, "dropped": dropped}
 
     async def close(_: dict[str, Any]) -> dict[str, Any]:
-        for chunk in range(0, len(visitors), 500):
-            await asyncio.gather(*(v.close() for v in visitors[chunk : chunk + 500]))
+        for v in visitors:
+            v.close()
         visitors.clear()
+        await asyncio.sleep(0.2)
         return {}
 
     await ctl.serve({"ping": ping, "connect": connect, "check": check, "close": close})
@@ -95,7 +96,7 @@ async def hold(proc: Proc, site_key: str, p: Params, ui: Ui, label: str) -> dict
     async with Fleet(ROLE, [{} for _ in counts]) as fleet:
         ui.info(f"{label}: opening {p.n} visitor sessions over {len(counts)} processes")
         answers = await fleet.command(
-            "connect", 300, ws_base=proc.ws_url, site_key=site_key, concurrency=p.concurrency,
+            "connect", 300, port=proc.port, site_key=site_key, concurrency=p.concurrency,
             per_worker=[{"count": c} for c in counts],
         )
         failed = sum(a["failed"] for a in answers)

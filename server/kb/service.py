@@ -97,11 +97,12 @@ class KnowledgeBase:
     async def close(self) -> None:
         """Cancel background jobs; documents they were writing are marked failed."""
         self._closing = True
-        tasks = list(self._jobs)
-        for task in tasks:
+        running = dict(self._jobs)  # done-callbacks drop finished tasks from _jobs
+        for task in running:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        interrupted = [job for job in self._jobs.values() if job is not None]
+        await asyncio.gather(*running, return_exceptions=True)
+        interrupted = [job for task, job in running.items()
+                       if job is not None and task.cancelled()]
         self._jobs.clear()
         for job in interrupted:
             with contextlib.suppress(Exception):

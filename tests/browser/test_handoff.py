@@ -48,7 +48,7 @@ async def test_agent_claims_and_replies(org: OrgHandle, new_context: Any) -> Non
     await v.input.press_sequentially("hel", delay=50)
     await expect(agent.page.locator("#their-typing")).to_have_text("Visitor is typing…")
     await v.input.fill("")
-    await agent.page.press_sequentially("#reply-text", "hi", delay=50)
+    await agent.page.locator("#reply-text").press_sequentially("hi", delay=50)
     await expect(v.page.locator("clienta-widget .typing")).to_contain_text("is typing")
     await agent.page.fill("#reply-text", "")
 

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.fakes import FakeCohere, FakeOpenAI
-from tests.fakes.openai_server import split_tokens
+from tests.fakes.text import split_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -166,8 +166,9 @@ function startConsole() {
 
   $('login-form').addEventListener('submit', function (e) {
     e.preventDefault();
-    view.login(true, '');
-    logIn($('login-email').value.trim(), $('login-password').value).then(function (s) {
+    var email = $('login-email').value.trim(), password = $('login-password').value;
+    $('login-error').textContent = '';
+    logIn(email, password).then(function (s) {
       session = s;
       me = { id: s.user_id };
       view.login(false);
@@ -244,7 +245,7 @@ function startConsole() {
     ta.value = '';
   });
 
-  view.login(true, '');
+  view.login(true);
 }
 
 startConsole();

@@ -34,9 +34,11 @@ function createDeskView() {
   function place(e) {
     var seq = +e.dataset.seq, kids = log.children;
     for (var i = 0; i < kids.length; i++) {
-      if (kids[i].classList.contains('pending') || +kids[i].dataset.seq > seq) return log.insertBefore(e, kids[i]);
+      var k = kids[i];
+      if (k === e) return e;
+      if (k.classList.contains('pending') || +k.dataset.seq > seq) return log.insertBefore(e, k);
     }
-    return log.appendChild(e);
+    return e.parentNode ? e : log.appendChild(e);
   }
 
   function listItem(c, current, pick) {
@@ -55,7 +57,7 @@ function createDeskView() {
       $('login-view').hidden = !show;
       $('app').hidden = show;
       $('login-error').textContent = error || '';
-      if (show) $('login-password').value = '';
+      if (show && error !== undefined) $('login-password').value = '';
     },
     me: function (user) { $('me').textContent = (user && (user.name || user.email)) || ''; },
     conn: function (text) { $('conn').textContent = text; },

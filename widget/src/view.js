@@ -155,16 +155,18 @@ function createView(cfg, t, locale, act) {
   }
 
   // Stored messages go in seq order and always above the visitor's unsent ones,
-  // so a replay after reconnecting slots in where it belongs.
+  // so a replay after reconnecting slots in where it belongs. An element already
+  // drawn only ever moves up, past what it must precede.
   function place(el) {
     var seq = el.dataset.seq == null ? null : +el.dataset.seq, kids = log.children;
     for (var i = 0; i < kids.length && seq != null; i++) {
       var k = kids[i];
+      if (k === el) return el;
       if (k.dataset.pending || (k.dataset.conv === el.dataset.conv && +k.dataset.seq > seq)) {
         return log.insertBefore(el, k);
       }
     }
-    return log.appendChild(el);
+    return el.parentNode ? el : log.appendChild(el);
   }
 
   function byId(id) {

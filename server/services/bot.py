@@ -101,22 +101,53 @@ class BotRunner:
         # (org, conversation, question) -> (passages, grounded); set when the KB exists
         self.knowledge = knowledge
         self.live: dict[str, LiveStream] = {}
+        self._stopped: dict[str, asyncio.Future[None]] = {}
         hub.on_control(self._on_control)
 
     def _on_control(self, channel: str, message: dict[str, Any]) -> None:
-        if message.get("op") == "cancel_bot":
+        op = message.get("op")
+        if op == "cancel_bot":
             live = self.live.get(channel[2:])
             if live is not None and message.get("except") != live.stream_id:
                 live.task.cancel()
+                ack = message.get("ack")
+                if ack:
+                    # tell the canceller once the partial text is stored and published
+                    live.task.add_done_callback(lambda _t: asyncio.ensure_future(
+                        self.hub.control(channel, {"op": "bot_stopped", "ack": ack})))
+        elif op == "bot_stopped":
+            waiter = self._stopped.pop(message.get("ack", ""), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
-    async def cancel(self, conversation_id: str) -> None:
-        """Stop the conversation's stream wherever it runs, and wait if it runs here."""
+    async def cancel(self, conversation_id: str, timeout: float = 3.0) -> None:
+        """Stop the conversation's stream wherever it runs; return once it has stopped.
+
+        A stream on this process is awaited; one on another process is asked to stop and
+        answers `bot_stopped` after keeping its partial text (the caller must be a member of
+        the room to hear it). Callers publish their mode change only after this returns, so
+        no bot frame follows it.
+        """
         live = self.live.get(conversation_id)
-        await self.hub.control(room(conversation_id), {"op": "cancel_bot"})
         if live is not None:
             live.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await live.task
+        remote = await self.texts.get(conversation_id)
+        if remote is None:
+            await self.hub.control(room(conversation_id), {"op": "cancel_bot"})
+            return
+        ack = uuid.uuid4().hex
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stopped[ack] = waiter
+        await self.hub.control(room(conversation_id), {"op": "cancel_bot", "ack": ack})
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            log.warning("bot stream did not confirm its stop",
+                        extra={"conversation_id": conversation_id})
+        finally:
+            self._stopped.pop(ack, None)
 
     def answer(self, org_id: UUID, org_name: str, conversation_id: UUID, question: str,
                locale: str | None) -> None:
@@ -154,17 +185,24 @@ class BotRunner:
     async def _stream(self, org_id: UUID, org_name: str, conversation_id: UUID, stream_id: str,
                       question: str, locale: str | None, live: LiveStream | None) -> None:
         key = str(conversation_id)
+        # announce the stream before checking the mode: a claim racing with this start
+        # either sees the stream (and stops it) or this check sees the agent
+        await self.texts.start(key, stream_id)
+        async with self.db.unit_of_work(org_id) as conn:
+            conv = await convs.get(conn, org_id, conversation_id)
+        if conv is None or conv.mode != "bot":
+            await self.texts.end(key, stream_id)
+            return
         passages: list[Any] = []
         grounded = True
         if self.knowledge is not None:
             passages, grounded = await self.knowledge(org_id, conversation_id, question)
         if not grounded:
-            # nothing in the org's sources covers it: say so and offer a person, no guessing
-            await self.conversations.change_mode(org_id, conversation_id, Trigger.NO_ANSWER)
+            await self.texts.end(key, stream_id)
+            await self._no_answer(org_id, conversation_id, conv.auto_handoff)
             return
         history = await self._context(org_id, conversation_id)
         started = time.monotonic()
-        await self.texts.start(key, stream_id)
         await self.hub.publish(room(key), frames.bot_start(stream_id, key))
         parts: list[str] = []
         offset = 0
@@ -250,6 +288,18 @@ class BotRunner:
             stream_id=stream_id, sources=sources,
         )
         del stored
+
+    async def _no_answer(self, org_id: UUID, conversation_id: UUID, auto_handoff: bool) -> None:
+        """Nothing in the org's sources covers it: say so, never guess."""
+        if auto_handoff:
+            await self.conversations.change_mode(org_id, conversation_id, Trigger.NO_ANSWER)
+            return
+        # the visitor chose the bot over waiting: no second trip to the queue on its own
+        await self.conversations.store(
+            org_id, conversation_id, kind="msg", author_role="bot",
+            text="I could not find that in our help content. You can ask for a person at any "
+                 "time.", meta={"no_answer": True},
+        )
 
     async def _keep_partial(self, org_id: UUID, conversation_id: UUID, stream_id: str,
                             text: str) -> None:

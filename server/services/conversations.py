@@ -4,6 +4,7 @@ replay by seq, and every mode change (with its system message and queue notice).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -32,6 +33,13 @@ SYSTEM_TEXT = {
     Trigger.CLOSE: "This conversation was closed. How did we do?",
     Trigger.BACK_TO_BOT: "You are back with the assistant.",
 }
+
+
+class ModeRefused(Exception):
+    """A guard refused the change (e.g. another agent already claimed the conversation)."""
+
+
+Guard = Callable[[convs.Conversation], str | None]
 
 
 @dataclass(slots=True)
@@ -158,16 +166,21 @@ class ConversationService:
 
     async def change_mode(self, org_id: UUID, conversation_id: UUID, trigger: Trigger, *,
                           agent: dict[str, Any] | None = None, assignee_id: UUID | None = None,
-                          system_text: str | None = None) -> str | None:
+                          system_text: str | None = None, guard: Guard | None = None,
+                          before_publish: Callable[[], Any] | None = None) -> str | None:
         """Move the conversation; store a system message; tell the room and the org's agents.
 
         Returns the new mode, or None when the move is not allowed from the current mode.
+        `guard` runs under the row lock and may refuse with a reason (ModeRefused).
+        `before_publish` runs after the change is committed and before anyone hears of it.
         """
         text = system_text if system_text is not None else SYSTEM_TEXT.get(trigger)
         async with self.db.unit_of_work(org_id) as conn:
             conv = await convs.get(conn, org_id, conversation_id, for_update=True)
             if conv is None:
                 return None
+            if guard is not None and (reason := guard(conv)) is not None:
+                raise ModeRefused(reason)
             try:
                 target = transition(conv.mode, trigger)
             except TransitionError:
@@ -181,6 +194,8 @@ class ConversationService:
                 event = await messages.append(conn, org_id, conversation_id, kind="msg",
                                               author_role="system", text=text,
                                               meta={"mode": target.value})
+        if before_publish is not None:
+            await before_publish()
         extra: dict[str, Any] = {}
         if target is Mode.QUEUED:
             self.metrics.handoffs.labels(trigger.value).inc()

@@ -16,7 +16,7 @@ from server.hub.rooms import AUDIENCE_AGENTS, room
 from server.protocol import frames
 from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import VISITOR_FRAMES
-from server.storage import accounts
+from server.storage import accounts, agent_tools
 from server.storage import conversations as convs
 from server.transport.socket import Closed, FrameSocket
 
@@ -111,6 +111,9 @@ class VisitorSession:
             await self._publish_agents({"t": "typing", "author": {"role": "visitor"},
                                         "on": frame["on"]})
         elif t == "read":
+            async with self.s.db.unit_of_work(self.org.id) as conn:
+                await agent_tools.set_read(conn, self.org.id, self.conversation_id, "visitor",
+                                           frame["seq"])
             await self._publish_agents({"t": "read", "author": {"role": "visitor"},
                                         "seq": frame["seq"]})
         elif t == "handoff":
@@ -193,8 +196,7 @@ class VisitorSession:
     async def _wait_choice(self, choice: str) -> None:
         assert self.org is not None
         if choice == "bot":
-            await self.s.conversations.change_mode(self.org.id, self.conversation_id,
-                                                   Trigger.BACK_TO_BOT)
+            await self.s.agents.back_to_bot(self.org.id, self.conversation_id)
         elif choice != "keep":
             self.sock.error(ErrorCode.BAD_FRAME, "wait.choice must be keep or bot")
 

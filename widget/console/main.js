@@ -55,9 +55,10 @@ function startConsole() {
   function entry(f, kind) {
     if (!inRoom(f)) return;
     if (typeof f.seq === 'number') {
+      // The resume point moves on stored events only, never on an ack alone.
+      room.seq = Math.max(room.seq, f.seq);
       if (room.seen[f.seq]) return;
       room.seen[f.seq] = 1;
-      room.seq = Math.max(room.seq, f.seq);
     }
     if (f.id) delete room.pending[f.id];
     if (f.stream_id) room.done[f.stream_id] = 1;

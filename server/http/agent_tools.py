@@ -1,0 +1,154 @@
+"""HTTP for agent tools: conversation lists (keyset pagination), one conversation, tags,
+canned responses."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.http.auth import authenticate
+from server.http.conversations import parse_uuid
+from server.http.errors import ApiError, json_body, require_str
+from server.storage import agent_tools
+
+MODES = {"bot", "queued", "agent", "closed"}
+STAFF_WRITE = {"owner", "admin", "agent"}
+
+
+def _cursor(summary: dict) -> str:
+    raw = f"{summary['updated_at']}|{summary['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(value: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        ms, ident = raw.split("|", 1)
+        return datetime.fromtimestamp(int(ms) / 1000, UTC), UUID(ident)
+    except ValueError as exc:
+        raise ApiError(422, "bad_request", "cursor is not valid") from exc
+
+
+async def list_conversations(request: Request) -> JSONResponse:
+    principal = await authenticate(request)
+    q = request.query_params
+    modes = None
+    if q.get("mode"):
+        modes = q["mode"].split(",")
+        if not set(modes) <= MODES:
+            raise ApiError(422, "bad_request", "mode must be bot, queued, agent or closed")
+    status = q.get("status")
+    if status == "open":
+        modes = [m for m in (modes or MODES) if m != "closed"]
+    elif status == "closed":
+        modes = ["closed"]
+    elif status is not None:
+        raise ApiError(422, "bad_request", "status must be open or closed")
+    assignee = q.get("assignee")
+    assignee_id = None
+    unassigned = False
+    if assignee == "me":
+        assignee_id = principal.user_id
+    elif assignee == "none":
+        unassigned = True
+    elif assignee:
+        assignee_id = parse_uuid(assignee, "assignee")
+    try:
+        limit = max(1, min(int(q.get("limit", 50)), 200))
+    except ValueError as exc:
+        raise ApiError(422, "bad_request", "limit must be an integer") from exc
+    before = _parse_cursor(q["cursor"]) if q.get("cursor") else None
+    items = await request.app.state.services.agents.summaries(
+        principal.org_id, modes=modes, assignee_id=assignee_id, unassigned=unassigned,
+        before=before, limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return JSONResponse({"conversations": items,
+                         "next_cursor": _cursor(items[-1]) if more and items else None})
+
+
+async def get_conversation(request: Request) -> JSONResponse:
+    principal = await authenticate(request)
+    conversation_id = parse_uuid(request.path_params["id"], "conversation")
+    summary = await request.app.state.services.conversations.summary(principal.org_id,
+                                                                      conversation_id)
+    if summary is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    return JSONResponse(summary)
+
+
+async def put_tags(request: Request) -> JSONResponse:
+    principal = await authenticate(request, STAFF_WRITE)
+    conversation_id = parse_uuid(request.path_params["id"], "conversation")
+    body = await json_body(request)
+    tags = body.get("tags")
+    if not isinstance(tags, list) or len(tags) > 20 or not all(
+            isinstance(t, str) and 0 < len(t.strip()) <= 40 for t in tags):
+        raise ApiError(422, "bad_request", "tags must be up to 20 strings of 1-40 characters")
+    clean = sorted({t.strip().lower() for t in tags})
+    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
+        if not await agent_tools.set_tags(conn, principal.org_id, conversation_id, clean):
+            raise ApiError(404, "not_found", "no such conversation")
+    return JSONResponse({"tags": clean})
+
+
+async def list_canned(request: Request) -> JSONResponse:
+    principal = await authenticate(request)
+    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
+        items = await agent_tools.list_canned(conn, principal.org_id)
+    return JSONResponse({"canned": items})
+
+
+def _canned_fields(body: dict, partial: bool) -> tuple[str | None, str | None]:
+    shortcut = require_str(body, "shortcut", max_len=40, optional=partial)
+    text = require_str(body, "text", max_len=4000, optional=partial)
+    return shortcut, text
+
+
+async def create_canned(request: Request) -> JSONResponse:
+    principal = await authenticate(request, {"owner", "admin", "agent"})
+    shortcut, text = _canned_fields(await json_body(request), partial=False)
+    canned_id = uuid4()
+    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
+        if not await agent_tools.insert_canned(conn, principal.org_id, canned_id, shortcut,
+                                               text):
+            raise ApiError(409, "conflict", "a canned response with this shortcut exists")
+    return JSONResponse({"id": str(canned_id), "shortcut": shortcut, "text": text},
+                        status_code=201)
+
+
+async def update_canned(request: Request) -> JSONResponse:
+    principal = await authenticate(request, {"owner", "admin", "agent"})
+    canned_id = parse_uuid(request.path_params["id"], "canned response")
+    shortcut, text = _canned_fields(await json_body(request), partial=True)
+    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
+        row = await agent_tools.update_canned(conn, principal.org_id, canned_id, shortcut, text)
+    if row is None:
+        raise ApiError(404, "not_found", "no such canned response")
+    return JSONResponse(row)
+
+
+async def delete_canned(request: Request) -> Response:
+    principal = await authenticate(request, {"owner", "admin", "agent"})
+    canned_id = parse_uuid(request.path_params["id"], "canned response")
+    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
+        if not await agent_tools.delete_canned(conn, principal.org_id, canned_id):
+            raise ApiError(404, "not_found", "no such canned response")
+    return Response(status_code=204)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/v1/conversations", list_conversations, methods=["GET"]),
+        Route("/v1/conversations/{id}", get_conversation, methods=["GET"]),
+        Route("/v1/conversations/{id}/tags", put_tags, methods=["PUT"]),
+        Route("/v1/canned", list_canned, methods=["GET"]),
+        Route("/v1/canned", create_canned, methods=["POST"]),
+        Route("/v1/canned/{id}", update_canned, methods=["PATCH"]),
+        Route("/v1/canned/{id}", delete_canned, methods=["DELETE"]),
+    ]

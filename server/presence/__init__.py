@@ -1,0 +1,1 @@
+"""Which agents are online, across processes: Redis sorted sets scored by expiry."""

@@ -1,0 +1,205 @@
+"""`/v1/ws/agent`: an agent's session. `hello {token}` first (never a token in the URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from uuid import UUID
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.hub.rooms import org_channel, room
+from server.protocol import frames
+from server.protocol.codes import CloseCode, ErrorCode
+from server.protocol.frames import AGENT_FRAMES
+from server.services.accounts import Principal
+from server.services.agents import user_channel
+from server.services.conversations import ModeRefused
+from server.storage import agent_tools
+from server.storage import conversations as convs
+from server.transport.socket import Closed, FrameSocket
+
+log = logging.getLogger("clienta.agent")
+
+WRITE_FRAMES = frozenset({"claim", "release", "transfer", "close", "msg", "note"})
+
+
+async def agent_endpoint(ws: WebSocket) -> None:
+    services = ws.app.state.services
+    sock = FrameSocket(ws, "agent", AGENT_FRAMES, services.settings.limits, services.metrics)
+    await sock.accept()
+    session = AgentSession(services, sock)
+    try:
+        await session.run()
+    except Closed as exc:
+        await sock.close(exc.code)
+    except (WebSocketDisconnect, TimeoutError):
+        pass
+    except Exception:
+        log.exception("agent session failed", extra={"conn_id": sock.conn.conn_id})
+        with contextlib.suppress(Exception):
+            await sock.close(CloseCode.RESTARTING)
+    finally:
+        await session.leave()
+        await sock.finish()
+
+
+class AgentSession:
+    def __init__(self, services: Any, sock: FrameSocket) -> None:
+        self.s = services
+        self.sock = sock
+        self.conn = sock.conn
+        self.me: Principal | None = None
+        self.away = False
+        self._presence: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        hello = await self.sock.next_frame(self.s.settings.limits.hello_timeout_s)
+        if hello["t"] != "hello":
+            self.sock.error(ErrorCode.BAD_FRAME, "the first frame must be hello {token}")
+            raise Closed(CloseCode.UNAUTHORIZED)
+        me = await self.s.accounts.authenticate(hello["token"])
+        if me is None:
+            self.sock.error(ErrorCode.FORBIDDEN, "this token is not valid")
+            raise Closed(CloseCode.UNAUTHORIZED)
+        self.me = me
+        self.conn.org_id = me.org_id
+        self.conn.user_id = me.user_id
+        await self.s.hub.join(org_channel(str(me.org_id)), self.conn)
+        await self.s.hub.join(user_channel(me.user_id), self.conn)
+        self.conn.send(await self.s.agents.welcome(me))
+        self._presence = asyncio.create_task(self._keep_presence())
+        while True:
+            frame = await self.sock.next_frame()
+            try:
+                await self._dispatch(frame)
+            except ModeRefused as exc:
+                self.sock.error(ErrorCode.CONFLICT, str(exc), frame.get("conversation_id"))
+
+    async def _keep_presence(self) -> None:
+        assert self.me is not None
+        while True:
+            with contextlib.suppress(Exception):
+                await self.s.presence.refresh(self.me.org_id, self.me.user_id,
+                                              self.conn.conn_id, self.away)
+            await asyncio.sleep(self.s.settings.presence_ttl_s / 3)
+
+    async def _dispatch(self, frame: dict[str, Any]) -> None:
+        me = self.me
+        assert me is not None
+        t = frame["t"]
+        if t == "away":
+            self.away = frame["on"]
+            await self.s.presence.refresh(me.org_id, me.user_id, self.conn.conn_id, self.away)
+            return
+        if t == "hello":
+            self.sock.error(ErrorCode.BAD_FRAME, "hello was already received")
+            return
+        conv_id = UUID(frame["conversation_id"])
+        ref = frame.get("id") or frame["conversation_id"]
+        if t in WRITE_FRAMES and me.role == "viewer":
+            self.sock.error(ErrorCode.FORBIDDEN, "viewers can read but not act", ref)
+            return
+        if t == "join":
+            await self._join(conv_id, frame.get("last_seq", 0))
+        elif t == "leave":
+            self.conn.conversations.discard(str(conv_id))
+            await self.s.hub.leave(room(str(conv_id)), self.conn)
+        elif t == "claim":
+            if not await self._ensure_joined(conv_id):
+                return
+            await self.s.agents.claim(me, conv_id)
+        elif t == "release":
+            await self.s.agents.release(me, conv_id)
+        elif t == "transfer":
+            await self.s.agents.transfer(me, conv_id, UUID(frame["user_id"]))
+        elif t == "close":
+            await self.s.agents.close_conversation(me, conv_id)
+        elif t in ("msg", "note"):
+            await self._write(t, conv_id, frame)
+        elif t == "typing":
+            key = str(conv_id)
+            if await self._visible(conv_id):
+                await self.s.hub.publish(room(key), frames.typing(
+                    key, {"role": "agent", "name": me.name, "id": str(me.user_id)},
+                    frame["on"]))
+        elif t == "read":
+            if await self._visible(conv_id):
+                async with self.s.db.unit_of_work(me.org_id) as conn:
+                    await agent_tools.set_read(conn, me.org_id, conv_id, "agent", frame["seq"])
+                await self.s.hub.publish(room(str(conv_id)), {
+                    "t": "read", "conversation_id": str(conv_id), "seq": frame["seq"],
+                    "author": {"role": "agent", "name": me.name}})
+
+    async def _visible(self, conv_id: UUID) -> bool:
+        assert self.me is not None
+        async with self.s.db.unit_of_work(self.me.org_id) as conn:
+            found = await convs.get(conn, self.me.org_id, conv_id) is not None
+        if not found:
+            # the same answer for "does not exist" and "another org's": nothing leaks
+            self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", str(conv_id))
+        return found
+
+    async def _ensure_joined(self, conv_id: UUID) -> bool:
+        if str(conv_id) in self.conn.conversations:
+            return True
+        return await self._join(conv_id, None)
+
+    async def _join(self, conv_id: UUID, last_seq: int | None) -> bool:
+        me = self.me
+        assert me is not None
+        async with self.s.db.unit_of_work(me.org_id) as conn:
+            conv = await convs.get(conn, me.org_id, conv_id)
+            visitor = await convs.visitor_details(conn, me.org_id, conv.visitor_id) \
+                if conv else None
+        if conv is None:
+            self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", str(conv_id))
+            return False
+        if last_seq is not None:
+            self.conn.send({"t": "joined", "conversation_id": str(conv_id), "mode": conv.mode,
+                            "visitor": visitor, "last_seq": conv.last_seq,
+                            "assignee_id": str(conv.assignee_id) if conv.assignee_id else None,
+                            "tags": conv.tags, "followup_email": conv.followup_email})
+        await self.s.conversations.replay(self.conn, me.org_id, conv_id, last_seq or 0,
+                                          include_notes=True)
+        snapshot = await self.s.bot.snapshot(str(conv_id))
+        if snapshot is not None:
+            self.conn.send(snapshot)
+        return True
+
+    async def _write(self, kind: str, conv_id: UUID, frame: dict[str, Any]) -> None:
+        me = self.me
+        assert me is not None
+        if kind == "msg":
+            async with self.s.db.unit_of_work(me.org_id) as conn:
+                conv = await convs.get(conn, me.org_id, conv_id)
+            if conv is None:
+                self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
+                return
+            if conv.mode != "agent" or conv.assignee_id != me.user_id:
+                self.sock.error(ErrorCode.FORBIDDEN, "claim the conversation before replying",
+                                frame["id"])
+                return
+        stored = await self.s.conversations.store(
+            me.org_id, conv_id, kind=kind, author_role="agent", text=frame["text"],
+            client_id=frame["id"], author_id=me.user_id, author_name=me.name or None)
+        if stored is None:
+            self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
+            return
+        self.conn.send(frames.ack(frame["id"], stored.event.seq))
+
+    async def leave(self) -> None:
+        if self._presence is not None:
+            self._presence.cancel()
+        if self.me is not None:
+            with contextlib.suppress(Exception):
+                await self.s.presence.remove(self.me.org_id, self.me.user_id, self.conn.conn_id)
+        channels = [room(k) for k in self.conn.conversations]
+        if self.me is not None:
+            channels += [org_channel(str(self.me.org_id)), user_channel(self.me.user_id)]
+        for channel in channels:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.s.hub.leave(channel, self.conn))
+

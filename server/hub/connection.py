@@ -19,6 +19,8 @@ from server.protocol.codes import CloseCode
 
 log = logging.getLogger("clienta.conn")
 
+STORED_EVENTS = frozenset({"msg", "note"})
+
 Sender = Callable[[str | bytes], Awaitable[None]]
 Closer = Callable[[int], Awaitable[None]]
 
@@ -97,7 +99,8 @@ class Connection:
         """A room event: drop what this connection already has, hold it during replay."""
         conv = frame.get("conversation_id")
         seq = frame.get("seq")
-        if conv is not None and seq is not None:
+        # only stored events are sequenced; `read` also carries a seq but is not one
+        if seq is not None and conv is not None and frame["t"] in STORED_EVENTS:
             held = self.replaying.get(conv)
             if held is not None:
                 held.append(frame)

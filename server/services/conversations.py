@@ -229,4 +229,6 @@ def summary_of(conv: convs.Conversation, visitor: dict[str, Any],
         out["preview"] = preview
     if conv.followup_email:
         out["followup_email"] = conv.followup_email
+    if conv.csat_score is not None:
+        out["csat"] = {"score": conv.csat_score, "comment": conv.csat_comment}
     return out

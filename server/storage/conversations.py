@@ -27,10 +27,12 @@ class Conversation:
     updated_at: datetime
     csat_score: int | None = None
     auto_handoff: bool = True
+    csat_comment: str | None = None
 
 
 _COLS = ("id, org_id, visitor_id, mode, last_seq, assignee_id, unresolved_turns, needs_human,"
-         " queued_at, followup_email, tags, created_at, updated_at, csat_score, auto_handoff")
+         " queued_at, followup_email, tags, created_at, updated_at, csat_score, auto_handoff,"
+         " csat_comment")
 
 
 def _conv(row: asyncpg.Record) -> Conversation:
@@ -38,7 +40,7 @@ def _conv(row: asyncpg.Record) -> Conversation:
         row["id"], row["org_id"], row["visitor_id"], row["mode"], row["last_seq"],
         row["assignee_id"], row["unresolved_turns"], row["needs_human"], row["queued_at"],
         row["followup_email"], list(row["tags"]), row["created_at"], row["updated_at"],
-        row["csat_score"], row["auto_handoff"],
+        row["csat_score"], row["auto_handoff"], row["csat_comment"],
     )
 
 

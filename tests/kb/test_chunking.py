@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from server.kb.chunking import Section, chunk_sections, hard_split, well_formed
@@ -55,7 +57,7 @@ def test_every_word_is_kept_and_headings_travel_with_text(
 def test_neighbouring_chunks_overlap() -> None:
     chunks = chunk_sections([Section("", EN)], 300, overlap_chars=80)
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         tail = a.text.split(". ")[-1]
         assert tail and tail in b.text
 
@@ -71,7 +73,7 @@ def test_thai_without_spaces_is_hard_split_with_overlap() -> None:
     assert len(chunks) > 3
     assert all(len(c) <= 150 for c in chunks)
     # consecutive pieces share characters, so a word cut in two is whole in one of them
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a.text[-6:] in b.text[:24]
     covered = chunks[0].text + "".join(c.text[12:] for c in chunks[1:])
     assert len(covered) >= len(TH_UNSPACED) - 12 * len(chunks)

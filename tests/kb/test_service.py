@@ -29,7 +29,8 @@ from tests.fakes.cohere_server import overlap_score
 from tests.kb.conftest import MakeOrg, make_pdf
 
 REFUNDS = ("# Returns\n## Refunds\nRefunds are issued within five business days after the item "
-           "reaches our warehouse.\n## Exchanges\nWe exchange an unopened bag once, free of charge.")
+           "reaches our warehouse.\n## Exchanges\n"
+           "We exchange an unopened bag once, free of charge.")
 HOURS_HTML = ("<html><head><title>Hours</title><script>var a=1</script></head><body>"
               "<nav>Home Shop</nav><h1>Opening hours</h1><p>The Ari café opens at 7:00 every day."
               "</p><footer>Copyright</footer></body></html>")

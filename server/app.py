@@ -133,7 +133,8 @@ def _routes() -> list[BaseRoute]:
         from server.transport.agent_ws import agent_endpoint
 
         routes.append(WebSocketRoute("/v1/ws/agent", agent_endpoint))
-    for module in ("server.http.org", "server.http.kb", "server.http.agent_tools", "server.http.static"):
+    for module in ("server.http.org", "server.http.kb", "server.http.agent_tools",
+                   "server.http.static"):
         try:
             mod = __import__(module, fromlist=["routes"])
         except ImportError:

@@ -49,8 +49,10 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
             except AccountError:
                 pass
             if services.kb is not None:
+                from server.kb.service import Upload
+
                 for title, url, text in ARTICLES:
-                    await services.kb.add_text(actor.org_id, title=title, text=text, url=url)
+                    await services.kb.add(actor.org_id, Upload.from_text(title, text, url))
             site_key = out["site_key"]
         else:
             site_key = org.site_key

@@ -35,6 +35,7 @@ class RedisBroker:
         self._channels: set[str] = set()
         self._pubsub: aioredis.client.PubSub | None = None
         self._task: asyncio.Task[None] | None = None
+        self._resync_task: asyncio.Task[None] | None = None
         self._healthy = False
         self._reconnects = 0
         self._on_message: OnMessage | None = None
@@ -78,7 +79,7 @@ class RedisBroker:
                     self._reconnects += 1
                     log.info("redis listener reconnected", extra={"channels": len(self._channels)})
                     if self._on_resync is not None:
-                        asyncio.create_task(self._on_resync())
+                        self._resync_task = asyncio.create_task(self._on_resync())
                 first = False
                 await self._listen(pubsub)
             except asyncio.CancelledError:

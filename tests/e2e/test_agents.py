@@ -254,6 +254,7 @@ async def test_presence_expires_when_the_agents_process_dies(make_server) -> Non
     guest, _ = await visitor(one.ws_url, org.site_key)
     await guest.send({"t": "handoff"})
     assert (await guest.expect("mode", mode="queued"))["agents_online"] is True
+    assert desk.ws is not None
     two.kill()
     await asyncio.sleep(2.0)  # one presence TTL: the dead process stopped refreshing
     late, _ = await visitor(one.ws_url, org.site_key)
@@ -270,7 +271,7 @@ async def test_auto_assignment_goes_to_the_least_loaded_agent(clienta_server, or
         assert r.json()["assignment"] == "auto"
     busy, free = await org.add_user("agent", "Busy"), await org.add_user("agent", "Free")
     desk_busy, _ = await agent(clienta_server.ws_url, busy["token"])
-    first, w1 = await visitor(clienta_server.ws_url, org.site_key)
+    first, _ = await visitor(clienta_server.ws_url, org.site_key)
     # Busy is alone: gets the first conversation automatically
     await first.send({"t": "handoff"})
     assert (await first.expect("mode", mode="agent"))["agent"]["name"] == "Busy"

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 REFUNDS = ("Refunds are paid back to the original card within five business days after "
            "the returned item arrives at our warehouse.")
+QUESTION = "How many business days until refunds are paid back to the original card?"
 REPLY = ("Refunds reach your original card within five business days after we receive "
          "the returned item at our warehouse, and we email you when it is done.")
 
@@ -40,7 +41,7 @@ async def test_streamed_answer_is_coalesced_and_stored_as_one_msg(make_server) -
     async with FakeOpenAI(reply=REPLY, tps=300) as fake:
         server, org = await start(make_server, fake)
         client, welcome = await visitor(server.ws_url, org.site_key)
-        await client.send({"t": "msg", "id": "q1", "text": "How many business days until refunds are paid back to the original card?"})
+        await client.send({"t": "msg", "id": "q1", "text": QUESTION})
         start_frame = await client.expect("bot.start")
         final = await client.expect("msg", stream_id=start_frame["stream_id"], timeout=20)
         deltas = [f for f in client.frames if f.get("t") == "bot.delta"]
@@ -66,7 +67,7 @@ async def test_llm_failure_hands_off_to_a_person(make_server, mode: str) -> None
     async with FakeOpenAI(reply=REPLY, tps=200, mode=mode, cut_after=3, hang_s=30) as fake:
         server, org = await start(make_server, fake)
         client, welcome = await visitor(server.ws_url, org.site_key)
-        await client.send({"t": "msg", "id": "q1", "text": "How many business days until refunds are paid back to the original card?"})
+        await client.send({"t": "msg", "id": "q1", "text": QUESTION})
         await client.expect("mode", mode="queued", timeout=20)
         system = await client.expect("msg", timeout=5)
         while system["author"]["role"] != "system":
@@ -87,7 +88,7 @@ async def test_resume_mid_stream_gets_a_snapshot(make_server) -> None:
     async with FakeOpenAI(reply=REPLY, tps=15) as fake:
         server, org = await start(make_server, fake)
         client, welcome = await visitor(server.ws_url, org.site_key)
-        await client.send({"t": "msg", "id": "q1", "text": "How many business days until refunds are paid back to the original card?"})
+        await client.send({"t": "msg", "id": "q1", "text": QUESTION})
         start_frame = await client.expect("bot.start")
         await client.expect("bot.delta")
         seq = (await client.expect("ack", id="q1"))["seq"]
@@ -107,8 +108,8 @@ async def test_resume_mid_stream_gets_a_snapshot(make_server) -> None:
 async def test_visitor_message_mid_stream_cancels_and_answers_the_new_one(make_server) -> None:
     async with FakeOpenAI(reply=REPLY, tps=15) as fake:
         server, org = await start(make_server, fake)
-        client, welcome = await visitor(server.ws_url, org.site_key)
-        await client.send({"t": "msg", "id": "q1", "text": "How many business days until refunds are paid back to the original card?"})
+        client, _ = await visitor(server.ws_url, org.site_key)
+        await client.send({"t": "msg", "id": "q1", "text": QUESTION})
         first = await client.expect("bot.start")
         await client.expect("bot.delta")
         fake.configure(tps=500)

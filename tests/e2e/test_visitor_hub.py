@@ -73,7 +73,7 @@ async def test_persist_before_ack_and_gap_free_seq(clienta_server, org, codec) -
     ack = await client.expect("ack", id="m1")
     # the ack means stored: the record has it already
     stored = await history(org, welcome["conversation_id"])
-    assert [m["seq"] for m in stored][0] == ack["seq"] == 1
+    assert stored[0]["seq"] == ack["seq"] == 1
     assert stored[0]["text"] == "talk to a human" and stored[0]["author"]["role"] == "visitor"
     await client.expect("mode", mode="queued")
     for i in range(2, 5):

@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clienta")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server")
-    serve.add_argument("--host", default=os.environ.get("CLIENTA_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("CLIENTA_PORT", 8000)))
+    serve.add_argument("--host", default=None, help="default: CLIENTA_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: CLIENTA_PORT or 8000")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--seed-demo", action="store_true",
                        help="create the demo organisation once and print its logins")
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     if args.command == "migrate":
         return cmd_migrate(settings)
+    args.host = args.host or settings.host
+    args.port = args.port or settings.port
     return cmd_serve(settings, args)
 
 

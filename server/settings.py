@@ -36,7 +36,6 @@ class Settings:
     secret: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str = ""
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     chat_model: str = "gpt-4o"
@@ -86,7 +85,6 @@ class Settings:
             secret=e.get("CLIENTA_SECRET") or "",
             host=e.get("CLIENTA_HOST", "127.0.0.1"),
             port=int(e.get("CLIENTA_PORT", 8000)),
-            public_url=e.get("CLIENTA_PUBLIC_URL", ""),
             openai_api_key=e.get("OPENAI_API_KEY") or None,
             openai_base_url=e.get("OPENAI_BASE_URL") or None,
             chat_model=e.get("CLIENTA_CHAT_MODEL", "gpt-4o"),
@@ -101,6 +99,8 @@ class Settings:
             delta_window_s=float(e.get("CLIENTA_DELTA_WINDOW", 0.04)),
             max_unresolved_turns=int(e.get("CLIENTA_MAX_UNRESOLVED_TURNS", 3)),
             kb_max_upload_bytes=int(e.get("CLIENTA_KB_MAX_UPLOAD", 10 * 1024 * 1024)),
+            kb_background_bytes=int(e.get("CLIENTA_KB_BACKGROUND_BYTES", 256 * 1024)),
+            kb_chunk_chars=int(e.get("CLIENTA_KB_CHUNK_CHARS", 800)),
             kb_answer_threshold=float(e.get("CLIENTA_KB_THRESHOLD", 0.2)),
             presence_ttl_s=float(e.get("CLIENTA_PRESENCE_TTL", 15.0)),
             queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),

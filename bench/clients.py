@@ -58,6 +58,16 @@ class Client:
         self._waiters: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count()
         self.ack_ms: list[float] = []
+        # conversation -> seq -> epoch it first arrived in (events are msg/note frames)
+        self.seen: dict[str, dict[int, int]] = {}
+        self.last_seqs: dict[str, int] = {}
+        self.redelivered = 0  # seen again after a reconnect: allowed (at least once)
+        self.duplicated = 0  # seen twice on one connection: a fault
+        self.reconnects = 0
+        self.close_codes: list[int | None] = []
+        # keep unacked msgs over a drop and send them again (same id) after resuming
+        self.keep_pending = False
+        self._pending_frames: dict[str, dict[str, Any]] = {}
 
     async def open(self, timeout_s: float = 15.0) -> None:
         try:
@@ -88,12 +98,39 @@ class Client:
             pass
         finally:
             self.close_code = ws.close_code
+            self.close_codes.append(ws.close_code)
             self.closed.set()
             self._fail_all(BenchError(f"{self.name}: socket closed ({ws.close_code})"))
 
+    def _track(self, frame: dict[str, Any]) -> None:
+        """Mark an event frame `_new` unless this client already had its seq."""
+        seq = frame.get("seq")
+        if not isinstance(seq, int):
+            return
+        conversation = str(frame.get("conversation_id", ""))
+        seen = self.seen.setdefault(conversation, {})
+        first_epoch = seen.get(seq)
+        if first_epoch is None:
+            seen[seq] = self.epoch
+            frame["_new"] = True
+            if seq > self.last_seqs.get(conversation, 0):
+                self.last_seqs[conversation] = seq
+            return
+        frame["_new"] = False
+        if first_epoch == self.epoch:
+            self.duplicated += 1
+        else:
+            self.redelivered += 1
+
+    def seqs(self, conversation_id: str) -> set[int]:
+        return set(self.seen.get(conversation_id, {}))
+
     def _dispatch(self, frame: dict[str, Any], now: float) -> None:
         t = frame.get("t")
+        if t in ("msg", "note"):
+            self._track(frame)
         if t == "ack":
+            self._pending_frames.pop(str(frame.get("id")), None)
             entry = self._pending_acks.pop(str(frame.get("id")), None)
             if entry is not None:
                 sent, fut = entry
@@ -125,6 +162,8 @@ class Client:
 
     def _fail_all(self, err: Exception) -> None:
         self._fail_waiters(err)
+        if self.keep_pending:
+            return
         for _, fut in self._pending_acks.values():
             if not fut.done():
                 fut.set_exception(err)
@@ -162,16 +201,44 @@ class Client:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending_acks[client_id] = (time.monotonic(), fut)
         frame = {"t": "msg", "id": client_id, "text": text, **extra}
+        if self.keep_pending:
+            self._pending_frames[client_id] = frame
         task = asyncio.ensure_future(self.send(frame))
         task.add_done_callback(lambda t: self._send_failed(t, client_id))
         return fut
 
     def _send_failed(self, task: asyncio.Future[None], client_id: str) -> None:
-        if task.cancelled() or task.exception() is None:
+        if task.cancelled() or task.exception() is None or self.keep_pending:
             return
         entry = self._pending_acks.pop(client_id, None)
         if entry is not None and not entry[1].done():
             entry[1].set_exception(BenchError(f"{self.name}: send failed: {task.exception()!r}"))
+
+    async def reconnect(self, deadline: float, first_delay_s: float = 0.05) -> int:
+        """Reconnect and resume until `deadline` (monotonic); returns the attempts made."""
+        delay, attempts = first_delay_s, 0
+        while True:
+            attempts += 1
+            try:
+                await self.open(timeout_s=5.0)
+                await self.resume(timeout_s=5.0)
+                self.reconnects += 1
+                for frame in list(self._pending_frames.values()):
+                    await self.send(frame)
+                return attempts
+            except (OSError, BenchError, InvalidHandshake, ConnectionClosed, TimeoutError):
+                if self.ws is not None:
+                    with contextlib.suppress(Exception):
+                        await self.ws.close()
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 1.0)
+
+    async def resume(self, timeout_s: float) -> None:
+        """The role's handshake after a reconnect (hello, joins with `last_seq`)."""
+        raise NotImplementedError
+
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -193,28 +260,10 @@ class Visitor(Client):
         self.token: str | None = None
         self.conversation_id: str | None = None
         self.mode: str | None = None
-        self.last_seq = 0
-        self.seen: set[int] = set()  # every seq received, over all connections
-        self._epoch_seen: set[int] = set()  # seqs received on the current connection
-        self.redelivered = 0  # seen again after a reconnect: allowed (at least once)
-        self.duplicated = 0  # seen twice on one connection
-        self.handlers.append(self._track)
 
-    async def open(self, timeout_s: float = 15.0) -> None:
-        await super().open(timeout_s)
-        self._epoch_seen = set()
-
-    def _track(self, frame: dict[str, Any], now: float) -> None:
-        seq = frame.get("seq")
-        if frame.get("t") in ("msg", "note") and isinstance(seq, int):
-            if seq in self._epoch_seen:
-                self.duplicated += 1
-                return
-            self._epoch_seen.add(seq)
-            if seq in self.seen:
-                self.redelivered += 1
-            self.seen.add(seq)
-            self.last_seq = max(self.last_seq, seq)
+    @property
+    def last_seq(self) -> int:
+        return self.last_seqs.get(self.conversation_id or "", 0)
 
     async def hello(self, timeout_s: float = 15.0) -> dict[str, Any]:
         frame: dict[str, Any] = {"t": "hello"}
@@ -236,24 +285,8 @@ class Visitor(Client):
         await self.open(timeout_s)
         return await self.hello(timeout_s)
 
-    async def reconnect(self, deadline: float, first_delay_s: float = 0.05) -> int:
-        """Reconnect and resume until `deadline` (monotonic); returns the attempts made."""
-        delay, attempts = first_delay_s, 0
-        while True:
-            attempts += 1
-            try:
-                await self.open(timeout_s=5.0)
-                await self.hello(timeout_s=5.0)
-                return attempts
-            except (OSError, BenchError, InvalidHandshake, ConnectionClosed, TimeoutError):
-                if self.ws is not None:
-                    with contextlib.suppress(Exception):
-                        await self.ws.close()
-                if time.monotonic() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 1.0)
-
+    async def resume(self, timeout_s: float) -> None:
+        await self.hello(timeout_s)
 
 class Agent(Client):
     """A support agent: `hello {token}` → `welcome`; join, claim and send per conversation."""
@@ -263,15 +296,26 @@ class Agent(Client):
     def __init__(self, ws_base: str, token: str, name: str) -> None:
         super().__init__(ws_base, "", name)
         self.token = token
+        self.joined: list[str] = []
 
     async def connect(self, timeout_s: float = 15.0) -> dict[str, Any]:
         await self.open(timeout_s)
         return await self.request({"t": "hello", "token": self.token}, "welcome",
                                   timeout_s=timeout_s)
 
-    async def join(self, conversation_id: str) -> dict[str, Any]:
-        return await self.request({"t": "join", "conversation_id": conversation_id}, "joined",
-                                  conversation_id)
+    async def join(self, conversation_id: str, timeout_s: float = 15.0) -> dict[str, Any]:
+        frame: dict[str, Any] = {"t": "join", "conversation_id": conversation_id}
+        if conversation_id in self.last_seqs:
+            frame["last_seq"] = self.last_seqs[conversation_id]
+        joined = await self.request(frame, "joined", conversation_id, timeout_s)
+        if conversation_id not in self.joined:
+            self.joined.append(conversation_id)
+        return joined
+
+    async def resume(self, timeout_s: float) -> None:
+        await self.request({"t": "hello", "token": self.token}, "welcome", timeout_s=timeout_s)
+        for conversation_id in self.joined:
+            await self.join(conversation_id, timeout_s)
 
     async def claim(self, conversation_id: str) -> dict[str, Any]:
         """Claim, then wait for the `mode` frame saying a person has it (the bot is off)."""

@@ -110,10 +110,17 @@ def write_report(out: Path = RESULTS) -> Path:
         for t in r.get("targets", []):
             op = "≥" if t["higher_is_better"] else "≤"
             verdict = "PASS" if t["passed"] else "SHORT"
+            if not t.get("applies", True):
+                verdict = f"n/a (offered {_fmt(t['offered'])} {t['unit']})"
+            elif r.get("quick"):
+                verdict += "*"
             lines.append(
                 f"| {r['scenario']}{mode} | {t['name']} | {op} {_fmt(t['goal'])} {t['unit']} "
                 f"| {_fmt(t['value'])} {t['unit']} | {verdict} |"
             )
+    if any(r.get("quick") for r in results):
+        lines += ["", "\\* measured at a reduced (quick) size; the goals are stated for the full "
+                  "sizes (`python -m bench SCENARIO` without --quick)."]
     lines += ["", "## Latency", "",
               "| scenario | measure | n | median | p99 | p99.9 | max |",
               "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -57,6 +57,12 @@ class Target:
     value: float
     unit: str
     higher_is_better: bool
+    offered: float | None = None  # a throughput target: the load the run offered
+
+    @property
+    def applies(self) -> bool:
+        """A throughput goal above the offered load cannot be judged by this run."""
+        return self.offered is None or self.offered >= self.goal
 
     @property
     def passed(self) -> bool:
@@ -65,7 +71,7 @@ class Target:
         return self.value >= self.goal if self.higher_is_better else self.value <= self.goal
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        return {**asdict(self), "passed": self.passed, "applies": self.applies}
 
 
 @dataclass(slots=True)

@@ -64,6 +64,16 @@ async def pump(
         i += 1
 
 
+async def keep_connected(client: Client, limit_s: float = 30.0) -> None:
+    """Reconnect and resume whenever the server drops the socket (1012 means: come back).
+
+    Cancel this task before closing the client on purpose.
+    """
+    while True:
+        await client.closed.wait()
+        await client.reconnect(time.monotonic() + limit_s)
+
+
 async def settle(check: Callable[[], bool], limit_s: float, step_s: float = 0.05) -> bool:
     """Poll until `check()` holds or `limit_s` passes; whether it held."""
     deadline = time.monotonic() + limit_s

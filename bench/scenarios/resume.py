@@ -126,7 +126,7 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
                 seqs = sorted(int(m["seq"]) for m in events)
                 stored += len(seqs)
                 gaps += sum(1 for a, b in itertools.pairwise(seqs) if b != a + 1)
-                lost += len(set(seqs) - r.visitor.seen)
+                lost += len(set(seqs) - r.visitor.seqs(str(r.visitor.conversation_id)))
                 tags = Counter(
                     found[0] for m in events if (found := unstamp(str(m.get("text", ""))))
                 )

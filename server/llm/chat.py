@@ -32,6 +32,9 @@ class ChatProvider(Protocol):
     async def close(self) -> None: ...
 
 
+NO_ANSWER_EN = "I could not find that in our help content. You can ask for a person at any time."
+NO_ANSWER_TH = "ขออภัย ไม่พบคำตอบในข้อมูลของเรา คุณสามารถขอคุยกับพนักงานได้ตลอดเวลา"
+
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
@@ -60,7 +63,9 @@ class OfflineChat:
     async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
         from server.kb.extractive import extractive_answer
 
-        text = extractive_answer(request.question, request.passages, request.locale)
+        text = extractive_answer(request.question, request.passages, request.locale).strip()
+        if not text:
+            text = NO_ANSWER_TH if (request.locale or "").startswith("th") else NO_ANSWER_EN
         for token in _tokens(text):
             if self.token_delay_s:
                 await asyncio.sleep(self.token_delay_s)

@@ -196,7 +196,15 @@ class BotRunner:
         passages: list[Any] = []
         grounded = True
         if self.knowledge is not None:
-            passages, grounded = await self.knowledge(org_id, conversation_id, question)
+            try:
+                passages, grounded = await self.knowledge(org_id, conversation_id, question)
+            except Exception as exc:  # embeddings or rerank down: a person answers instead
+                await self.texts.end(key, stream_id)
+                log.error("knowledge lookup failed",
+                          extra={"conversation_id": key, "error": repr(exc)})
+                await self.conversations.change_mode(org_id, conversation_id,
+                                                     Trigger.LLM_FAILED)
+                return
         if not grounded:
             await self.texts.end(key, stream_id)
             await self._no_answer(org_id, conversation_id, conv.auto_handoff)

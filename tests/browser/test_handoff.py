@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
 from tests.browser.drivers import XSS, Agent, Visitor
-from tests.support.api import OrgHandle
+from tests.support.api import OrgHandle, signup
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +30,7 @@ async def test_agent_claims_and_replies(org: OrgHandle, new_context: Any) -> Non
 
     v = await Visitor.arrive(await new_context(), org.base_url, org.site_key)
     await v.open()
-    await v.say("How long do refunds take?")
+    await v.say("When are refunds paid to my card?")
     await expect(v.answers()).to_have_count(1, timeout=30_000)
     await v.page.locator("clienta-widget .handoff").click()
     await expect(v.banner).to_contain_text("Waiting for a person")
@@ -38,7 +39,9 @@ async def test_agent_claims_and_replies(org: OrgHandle, new_context: Any) -> Non
     waiting = agent.conversation("list-queued")
     await expect(waiting).to_have_count(1)
     await waiting.first.click()
-    await expect(agent.transcript("visitor").first).to_contain_text("How long do refunds take?")
+    await expect(agent.transcript("visitor").first).to_contain_text(
+        "When are refunds paid to my card?"
+    )
     await expect(agent.transcript("bot")).to_have_count(1)
     await agent.page.click("#btn-claim")
     await expect(v.banner).to_contain_text("You are chatting with Alice Agent")
@@ -103,3 +106,19 @@ async def test_no_agent_online_offers_email(org: OrgHandle, new_context: Any) ->
     assert v.rec.of("email", received=False) == [{"t": "email", "email": "dana@example.com"}]
     mode = [f for f in v.rec.of("mode") if f.get("mode") == "queued"][-1]
     assert mode["agents_online"] is False
+
+
+async def test_long_wait_offers_the_bot_again(make_server: Any, new_context: Any) -> None:
+    server = await asyncio.to_thread(make_server, {"CLIENTA_QUEUE_WAIT": "1"})
+    org = await signup(server.url, "Wait Org")
+    v = await Visitor.arrive(await new_context(), org.base_url, org.site_key)
+    await v.open()
+    await v.page.locator("clienta-widget .handoff").click()
+    await expect(v.banner).to_contain_text("Waiting for a person")
+    choice = v.page.locator("clienta-widget .wait")
+    await expect(choice).to_be_visible(timeout=20_000)
+    await choice.get_by_text("Back to the assistant").click()
+    await expect(v.banner).to_be_hidden()
+    await expect(choice).to_be_hidden()
+    await expect(v.page.locator("clienta-widget .handoff")).to_be_visible()
+    assert v.rec.of("wait", received=False) == [{"t": "wait", "choice": "bot"}]

@@ -82,6 +82,7 @@ async def test_thai_locale_wraps_at_360px(org: OrgHandle, new_context) -> None:
     await v.say(thai)
     bubble = v.bubbles("visitor").last
     await expect(bubble).to_contain_text("สวัสดีครับ")
+    await expect(bubble.locator(".meta")).to_have_count(0)  # stored: no more swaps
     fit = await bubble.evaluate(
         "el => ({sw: el.scrollWidth, cw: el.clientWidth, h: el.clientHeight,"
         " r: el.getBoundingClientRect().right})"
@@ -130,7 +131,7 @@ async def test_embed_api_queue_and_events(org: OrgHandle, new_context) -> None:
     )
     v = await Visitor.arrive(ctx, org.base_url, org.site_key)
     await expect(v.panel).to_be_visible()  # opened by the queued call
-    await v.say("How long do refunds take?")
+    await v.say("When are refunds paid to my card?")
     await expect(v.answers()).to_have_count(1, timeout=30_000)
     events = await v.page.evaluate("window.__events")
     assert events[0] == "open" and "message:bot" in events

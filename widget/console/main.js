@@ -74,6 +74,7 @@ function startConsole() {
       view.me(me);
       view.conn('');
       conn.healthy();
+      if ($('away').checked) conn.send({ t: 'away', on: true });
       renderLists();
       if (!room) return;
       // Back after a drop: catch up from the last seq, then resend unacked replies.
@@ -82,6 +83,11 @@ function startConsole() {
         var p = room.pending[id];
         send(p.kind, { id: id, text: p.text });
       });
+    },
+    // Auto-assignment or a transfer handed this agent a conversation.
+    assigned: function (f) {
+      desk.put(f.conversation);
+      renderLists();
     },
     queue: function (f) {
       var c = f.conversation || {};
@@ -93,7 +99,9 @@ function startConsole() {
       if (!inRoom(f)) return;
       room.mode = f.mode;
       room.visitor = f.visitor;
-      desk.put({ id: room.id, mode: f.mode, visitor: f.visitor });
+      var patch = { id: room.id, mode: f.mode, visitor: f.visitor };
+      ['assignee_id', 'followup_email'].forEach(function (k) { if (k in f) patch[k] = f[k]; });
+      desk.put(patch);
       renderLists();
     },
     msg: function (f) { entry(f, 'msg'); },
@@ -109,11 +117,11 @@ function startConsole() {
       room.streams[f.stream_id] = '';
       view.stream(f.stream_id, '');
     },
-    // Deltas carry no conversation id: a stream we did not see start in this room
-    // belongs to another one.
+    // A delta without a conversation id belongs here only if its stream started here.
     'bot.delta': function (f) {
-      if (!room || room.done[f.stream_id] || !(f.stream_id in room.streams)) return;
-      var cur = room.streams[f.stream_id], off = typeof f.offset === 'number' ? f.offset : cur.length;
+      if (!room || room.done[f.stream_id]) return;
+      if (f.conversation_id ? !inRoom(f) : !(f.stream_id in room.streams)) return;
+      var cur = room.streams[f.stream_id] || '', off = typeof f.offset === 'number' ? f.offset : cur.length;
       if (off > cur.length) return;
       room.streams[f.stream_id] = cur = cur.slice(0, off) + String(f.text || '');
       view.stream(f.stream_id, cur);
@@ -191,6 +199,8 @@ function startConsole() {
   });
 
   $('logout').addEventListener('click', function () { logOut(''); });
+  // Away agents are not auto-assigned and do not count as online for visitors.
+  $('away').addEventListener('change', function (e) { conn.send({ t: 'away', on: e.target.checked }); });
   $('btn-claim').addEventListener('click', function () { send('claim'); });
   $('btn-release').addEventListener('click', function () { send('release'); });
   $('btn-close').addEventListener('click', function () { send('close'); });

@@ -73,7 +73,8 @@ function createDeskView() {
       c = c || {};
       var v = room.visitor || c.visitor, mode = room.mode || c.mode || '';
       $('convo-title').textContent = visitorLabel(v, room.id);
-      $('convo-sub').textContent = [v && v.email, 'conversation ' + room.id].filter(Boolean).join(' · ');
+      var follow = c.followup_email ? 'reply by email: ' + c.followup_email : '';
+      $('convo-sub').textContent = [v && v.email, follow, 'conversation ' + room.id].filter(Boolean).join(' · ');
       $('convo-mode').textContent = mode === 'agent' && c.assignee_id === meId ? 'agent (you)' : mode;
       $('btn-claim').disabled = mode === 'closed' || (mode === 'agent' && c.assignee_id === meId);
       $('btn-release').disabled = !(mode === 'agent' && c.assignee_id === meId);

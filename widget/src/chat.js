@@ -26,7 +26,12 @@ function createChat(cfg, store, locale, t, emit) {
     },
     email: function (addr) {
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(addr) || !conn.send({ t: 'email', email: addr })) return;
+      d.emailed = d.conv;
+      store.save();
       view.email(true, addr);
+    },
+    wait: function (choice) {
+      if (conn.send({ t: 'wait', choice: choice })) view.wait(false);
     }
   });
   var conn = createConnection(cfg.ws + '/v1/ws/visitor?site_key=' + encodeURIComponent(cfg.siteKey), {
@@ -141,7 +146,9 @@ function createChat(cfg, store, locale, t, emit) {
     if (a.role === 'agent' && a.name) lastAgent = a.name;
     clearTimeout(theirTimer);
     view.typing('');
-    if (f.agents_online === false) view.email(true);
+    // Hints on system messages (docs/protocol.md): nobody online, or a long wait.
+    if (mode === 'queued' && (f.ask_email || f.agents_online === false)) offerEmail();
+    if (mode === 'queued' && f.offer_wait_choice) view.wait(true);
     if (view.isOpen()) read();
     else view.unread(++unread);
     emit('message', JSON.parse(JSON.stringify(m)));
@@ -155,9 +162,18 @@ function createChat(cfg, store, locale, t, emit) {
     view.banner(mode === 'queued' ? t('queued') : mode === 'agent' ? t('agent', name || t('someone')) : mode === 'closed' ? t('closed') : '');
     view.handoff(mode === 'bot');
     view.csat(mode === 'closed' && d.rated !== d.conv);
-    // The server tells us nobody is online to take the handoff: offer email instead.
-    view.email(mode === 'queued' && f.agents_online === false);
+    if (mode !== 'queued') {
+      view.email(false);
+      view.wait(false);
+    } else if (f.agents_online === false) {
+      // Nobody is online to take the handoff: offer to answer by email instead.
+      offerEmail();
+    }
     if (changed && f.t === 'mode') emit('mode', { mode: mode, agent: f.agent || null });
+  }
+
+  function offerEmail() {
+    if (d.emailed !== d.conv) view.email(true);
   }
 
   function onError(f) {

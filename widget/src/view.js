@@ -95,6 +95,15 @@ function createView(cfg, t, locale, act) {
   emailLabel.appendChild(emailInput);
   emailForm.appendChild(h('button', 'btn', t('send')));
 
+  // The answer to a long wait in the queue: keep waiting, or back to the bot.
+  var waitBox = panel.appendChild(h('div', 'extra wait'));
+  waitBox.hidden = true;
+  ['keep', 'bot'].forEach(function (choice) {
+    var b = waitBox.appendChild(h('button', 'btn', t(choice === 'keep' ? 'keepWaiting' : 'backToBot')));
+    b.type = 'button';
+    b.addEventListener('click', function () { act.wait(choice); });
+  });
+
   var csat = panel.appendChild(h('form', 'extra csat'));
   csat.hidden = true;
   var csatScore = 0;
@@ -285,6 +294,7 @@ function createView(cfg, t, locale, act) {
         emailForm.hidden = false;
       }
     },
+    wait: function (show) { waitBox.hidden = !show; },
     csat: function (show, done) {
       csat.hidden = !show;
       if (done) {

@@ -75,14 +75,16 @@ async def test_cancellation_mid_stream_closes_the_response() -> None:
     async with FakeOpenAI(reply=" ".join(["word"] * 200), tps=50) as fake:
         chat = provider(fake)
         got: list[str] = []
+        three = asyncio.Event()
 
         async def consume() -> None:
             async for token in chat.stream(request()):
                 got.append(token)
+                if len(got) == 3:
+                    three.set()
 
         task = asyncio.create_task(consume())
-        while len(got) < 3:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(three.wait(), 10)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+class Tally:
+    """A plain counter for per-frame hot paths: an int add, read at scrape time."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+class _FramesOut(Collector):
+    def __init__(self, tallies: dict[str, Tally]) -> None:
+        self.tallies = tallies
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("clienta_frames_out", "Frames sent", labels=["kind"])
+        for kind, tally in sorted(self.tallies.items()):
+            family.add_metric([kind], tally.n)
+        yield family
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -14,8 +38,8 @@ class Metrics:
                                  ["kind"], registry=r)
         self.frames_in = Counter("clienta_frames_in_total", "Frames received", ["kind"],
                                  registry=r)
-        self.frames_out = Counter("clienta_frames_out_total", "Frames sent", ["kind"],
-                                  registry=r)
+        self.frames_out = {"visitor": Tally(), "agent": Tally()}
+        r.register(_FramesOut(self.frames_out))
         self.messages_stored = Counter("clienta_messages_stored_total", "Events stored",
                                        ["author"], registry=r)
         self.bot_ttft = Histogram("clienta_bot_time_to_first_token_seconds",

@@ -183,7 +183,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
             async with ui.timed("steady load", p.duration_s + 1):
                 answers = await fleet.command(
                     "run", p.duration_s + 120, rate=p.rate, start_at=start_at,
-                    duration_s=p.duration_s, drain_s=10.0,
+                    duration_s=p.duration_s, drain_s=5.0,
                 )
             cpu = a.cpu_seconds() + b.cpu_seconds() - cpu0
             await fleet.command("close", 60)

@@ -186,7 +186,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
             async with ui.timed("fan-out", p.duration_s + 1):
                 (sent,) = await send.command("run", p.duration_s + 60, rate=p.rate,
                                              start_at=start_at, duration_s=p.duration_s)
-            answers = await recv.command("report", 120, acked=sent["acked"], drain_s=10.0)
+            answers = await recv.command("report", 120, acked=sent["acked"], drain_s=5.0)
             await recv.command("close", 60)
             await send.command("close", 60)
     finally:

@@ -22,17 +22,18 @@ log = logging.getLogger("clienta.conn")
 STORED_EVENTS = frozenset({"msg", "note"})
 
 Sender = Callable[[str | bytes], Awaitable[None]]
+FastWrite = Callable[[str | bytes], bool]
 Closer = Callable[[int], Awaitable[None]]
 
 
 class Connection:
     __slots__ = (
         "_closer",
+        "_fast_write",
         "_pending",
         "_queue",
         "_queued_bytes",
         "_sender",
-        "_wake",
         "_writer",
         "close_code",
         "closed",
@@ -47,20 +48,25 @@ class Connection:
         "replaying",
         "seen_seq",
         "slow",
+        "tally",
         "user_id",
     )
 
     def __init__(self, conn_id: str, kind: str, codec: Codec, sender: Sender, closer: Closer,
-                 max_bytes: int) -> None:
+                 max_bytes: int, fast_write: FastWrite | None = None,
+                 tally: Any = None) -> None:
         self.conn_id = conn_id
         self.kind = kind  # visitor | agent
         self.codec = codec
         self._sender = sender
         self._closer = closer
+        # a synchronous write straight into the transport while it is not applying
+        # backpressure: the common case costs no task switch and no await
+        self._fast_write = fast_write
         self.max_bytes = max_bytes
         self._queue: deque[str | bytes] = deque()
         self._queued_bytes = 0
-        self._wake = asyncio.Event()
+        # the writer task exists only while there is a backlog to drain
         self._writer: asyncio.Task[None] | None = None
         self.closed = False
         self.close_code: int | None = None
@@ -74,16 +80,22 @@ class Connection:
         self.replaying: dict[str, list[dict[str, Any]]] = {}
         self._pending: list[Any] = []
         self.frames_out = 0
+        self.tally = tally  # the process-wide frames-out count for this kind, or None
         self.slow = False
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._drain(), name=f"writer-{self.conn_id}")
+        """Kept for symmetry with stop(); writers start on demand."""
 
     def send(self, frame: dict[str, Any]) -> None:
         self.send_encoded(self.codec.encode(frame))
 
     def send_encoded(self, payload: str | bytes) -> None:
         if self.closed:
+            return
+        if not self._queue and self._fast_write is not None and self._fast_write(payload):
+            self.frames_out += 1
+            if self.tally is not None:
+                self.tally.n += 1
             return
         self._queue.append(payload)
         self._queued_bytes += len(payload)
@@ -93,7 +105,8 @@ class Connection:
                                                          "queued_bytes": self._queued_bytes})
             self.abort(CloseCode.RESTARTING)
             return
-        self._wake.set()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain(), name=f"writer-{self.conn_id}")
 
     def deliver(self, frame: dict[str, Any], payload: str | bytes) -> None:
         """A room event: drop what this connection already has, hold it during replay."""
@@ -124,20 +137,21 @@ class Connection:
 
     async def _drain(self) -> None:
         try:
-            while True:
-                if not self._queue:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                payload = self._queue.popleft()
+            while self._queue:
+                payload = self._queue[0]
+                await self._sender(payload)  # waits while the transport applies backpressure
+                self._queue.popleft()
                 self._queued_bytes -= len(payload)
-                await self._sender(payload)
                 self.frames_out += 1
+                if self.tally is not None:
+                    self.tally.n += 1
         except asyncio.CancelledError:
             raise
         except Exception:
             # the socket went away; the reader notices and cleans up
             self.closed = True
+        finally:
+            self._writer = None
 
     def abort(self, code: int) -> None:
         """Close without waiting on a socket that may never drain."""

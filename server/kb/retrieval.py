@@ -9,6 +9,7 @@ how thinly a large tenant is spread, and falls back to the exact scan when too f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Sequence
@@ -32,6 +33,8 @@ class RetrievalConfig:
     rrf_k: int = 60
     exact_scan_max: int = 20000  # tenant rows up to which the vector channel scans exactly
     ef_search_max: int = 1000  # pgvector's ceiling
+    # a slow embedding service must not hold the answer: past this, lexical only
+    query_embed_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,8 @@ class Retriever:
 
     async def _query_vector(self, query: str) -> list[float] | None:
         try:
-            return (await self.embedder.embed([query]))[0]
+            async with asyncio.timeout(self.config.query_embed_timeout_s):
+                return (await self.embedder.embed([query]))[0]
         except Exception:
             # the lexical channel still answers while the embedding service is down
             log.warning("query embedding failed; lexical channel only", exc_info=True)

@@ -324,4 +324,8 @@ def build_knowledge_base(
         )
     else:
         reranker = OfflineReranker()
-    return KnowledgeBase(db, settings, embedder, reranker, retrieval=retrieval)
+    # several configurations sharing one database (tests) must not re-embed each other's
+    # chunks back and forth: CLIENTA_KB_REINDEX_ON_START=0 leaves it to the admin call
+    reindex = bool(getattr(settings, "kb_reindex_on_start", False))
+    return KnowledgeBase(db, settings, embedder, reranker, retrieval=retrieval,
+                         reindex_on_start=reindex)

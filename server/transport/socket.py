@@ -42,10 +42,13 @@ class FrameSocket:
         self.limits = limits
         self.metrics = metrics
         self.policy = EdgePolicy(limits)
+        self.frames_in = metrics.frames_in.labels(kind)
         offered = ws.scope.get("subprotocols") or []
         self.subprotocol, self.codec = negotiate(list(offered))
+        extensions = ws.scope.get("extensions") or {}
         self.conn = Connection(uuid.uuid4().hex[:12], kind, self.codec, self._send, self._close,
-                               limits.outbox_max_bytes)
+                               limits.outbox_max_bytes, extensions.get("clienta.write"),
+                               metrics.frames_out.get(kind))
 
     async def accept(self) -> None:
         await self.ws.accept(subprotocol=self.subprotocol)
@@ -57,7 +60,6 @@ class FrameSocket:
             await self.ws.send_text(payload)
         else:
             await self.ws.send_bytes(payload)
-        self.metrics.frames_out.labels(self.kind).inc()
 
     async def _close(self, code: int) -> None:
         abort = self.ws.scope.get("extensions", {}).get("clienta.abort")
@@ -82,7 +84,7 @@ class FrameSocket:
                 data = message.get("bytes")
             if data is None:
                 continue
-            self.metrics.frames_in.labels(self.kind).inc()
+            self.frames_in.inc()
             if len(data) > self.limits.max_frame_bytes:
                 raise Closed(CloseCode.TOO_BIG)
             try:

@@ -285,10 +285,7 @@ class KnowledgeBase:
     async def _reindex_all(self) -> None:
         # one worker of several does it: the others skip while the session lock is held
         async with self.db.pool.acquire() as lock_conn:
-            got = await lock_conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext('clienta.kb.reindex'))"
-            )
-            if not got:
+            if not await store.try_reindex_lock(lock_conn):
                 return
             try:
                 async with self.db.unscoped() as conn:
@@ -298,9 +295,7 @@ class KnowledgeBase:
                     log.info("re-embedded %d chunks of org %s with %s", count, org_id,
                              self.embedder.name)
             finally:
-                await lock_conn.execute(
-                    "SELECT pg_advisory_unlock(hashtext('clienta.kb.reindex'))"
-                )
+                await store.release_reindex_lock(lock_conn)
 
 
 def build_knowledge_base(
@@ -324,8 +319,9 @@ def build_knowledge_base(
         )
     else:
         reranker = OfflineReranker()
+    # on by default through settings.kb_reindex_on_start (CLIENTA_KB_REINDEX_ON_START);
     # several configurations sharing one database (tests) must not re-embed each other's
-    # chunks back and forth: CLIENTA_KB_REINDEX_ON_START=0 leaves it to the admin call
+    # chunks back and forth, so they turn it off and use the admin call
     reindex = bool(getattr(settings, "kb_reindex_on_start", False))
     return KnowledgeBase(db, settings, embedder, reranker, retrieval=retrieval,
                          reindex_on_start=reindex)

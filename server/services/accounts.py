@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from server.storage import accounts as store
-from server.storage.db import Database
+from server.storage.db import Database, set_tenant
 
 ROLES = ("owner", "admin", "agent", "viewer")
 
@@ -50,6 +51,16 @@ class AccountService:
         # verifying an unknown email still costs one hash, so timing does not reveal accounts
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
 
+    async def _hash(self, password: str) -> str:
+        # argon2 is deliberately slow: keep it off the event loop
+        return await asyncio.to_thread(self.hasher.hash, password)
+
+    def _verify(self, stored: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
     async def _issue_token(self, conn, org_id: UUID, user_id: UUID) -> str:
         token = "ct_" + secrets.token_urlsafe(32)
         await store.insert_token(conn, hash_token(token), org_id, user_id,
@@ -60,10 +71,10 @@ class AccountService:
                      name: str) -> dict[str, str]:
         org_id, user_id = uuid4(), uuid4()
         site_key = "sk_" + secrets.token_urlsafe(18)
-        password_hash = self.hasher.hash(password)
+        password_hash = await self._hash(password)
         async with self.db.unscoped() as conn:
             await store.insert_org(conn, org_id, org_name, site_key)
-            await conn.execute("SELECT set_config('clienta.org_id', $1, true)", str(org_id))
+            await set_tenant(conn, org_id)
             if not await store.insert_user(conn, user_id, org_id, email, name, "owner",
                                            password_hash):
                 raise AccountError(409, "conflict", "an account with this email already exists")
@@ -75,17 +86,13 @@ class AccountService:
         async with self.db.unscoped() as conn:
             user = await store.user_by_email(conn, email)
         stored = user.password_hash if user else self._dummy_hash
-        try:
-            self.hasher.verify(stored, password)
-            ok = user is not None
-        except (VerificationError, InvalidHashError):
-            ok = False
+        ok = await asyncio.to_thread(self._verify, stored, password) and user is not None
         if not ok or user is None:
             raise AccountError(401, "unauthorized", "wrong email or password")
         async with self.db.unit_of_work(user.org_id) as conn:
             if self.hasher.check_needs_rehash(user.password_hash):
                 await store.update_password_hash(conn, user.org_id, user.id,
-                                                 self.hasher.hash(password))
+                                                 await self._hash(password))
             token = await self._issue_token(conn, user.org_id, user.id)
         return {"token": token, "user_id": str(user.id), "org_id": str(user.org_id),
                 "role": user.role}
@@ -99,9 +106,10 @@ class AccountService:
         if role == "owner" and actor.role != "owner":
             raise AccountError(403, "forbidden", "only an owner can add an owner")
         user_id = uuid4()
+        password_hash = await self._hash(password)
         async with self.db.unit_of_work(actor.org_id) as conn:
             if not await store.insert_user(conn, user_id, actor.org_id, email, name, role,
-                                           self.hasher.hash(password)):
+                                           password_hash):
                 raise AccountError(409, "conflict", "an account with this email already exists")
         return str(user_id)
 

@@ -72,10 +72,7 @@ class ConversationService:
             )
             if event is None:
                 return None
-            mode = await conn.fetchval(
-                "SELECT mode FROM conversations WHERE org_id = $1 AND id = $2",
-                org_id, conversation_id,
-            )
+            mode = await convs.mode_of(conn, org_id, conversation_id)
         if not event.duplicate:
             self.metrics.messages_stored.labels(author_role).inc()
             audience = AUDIENCE_AGENTS if kind == "note" else AUDIENCE_ALL

@@ -102,6 +102,12 @@ async def get(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, *,
     return _conv(row) if row else None
 
 
+async def mode_of(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID) -> str | None:
+    return await conn.fetchval(
+        "SELECT mode FROM conversations WHERE org_id = $1 AND id = $2", org_id, conversation_id
+    )
+
+
 async def latest_for_visitor(conn: asyncpg.Connection, org_id: UUID,
                              visitor_id: UUID) -> Conversation | None:
     row = await conn.fetchrow(

@@ -21,6 +21,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         pass
 
 
+async def set_tenant(conn: asyncpg.Connection, org_id: UUID | str) -> None:
+    """Name the tenant for the rest of this transaction (sign-up creates it mid-way)."""
+    await conn.execute("SELECT set_config('clienta.org_id', $1, true)", str(org_id))
+
+
 class Database:
     """Owns the asyncpg pool. Every tenant query goes through `unit_of_work(org_id)`."""
 
@@ -47,7 +52,7 @@ class Database:
         without any call site changing.
         """
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('clienta.org_id', $1, true)", str(org_id))
+            await set_tenant(conn, org_id)
             yield conn
 
     @asynccontextmanager

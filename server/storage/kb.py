@@ -381,3 +381,12 @@ async def chunk_documents(conn: asyncpg.Connection, org_id: UUID) -> dict[UUID, 
     """chunk_id -> document_id for one organisation (the evaluation maps hits to documents)."""
     rows = await conn.fetch("SELECT id, document_id FROM kb_chunks WHERE org_id = $1", org_id)
     return {r["id"]: r["document_id"] for r in rows}
+
+
+async def try_reindex_lock(conn: asyncpg.Connection) -> bool:
+    """A session lock: one worker of several runs the start-up re-index."""
+    return await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('clienta.kb.reindex'))")
+
+
+async def release_reindex_lock(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_unlock(hashtext('clienta.kb.reindex'))")

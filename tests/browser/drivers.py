@@ -131,17 +131,9 @@ class Agent:
         self.rec = Recorder(page)
 
     @classmethod
-    async def log_in(
-        cls, ctx: Any, base_url: str, email: str, canned: list[dict[str, str]] | None = None
-    ) -> Agent:
+    async def log_in(cls, ctx: Any, base_url: str, email: str) -> Agent:
         page = await ctx.new_page()
         a = cls(page, base_url)
-        if canned is not None:
-            body = json.dumps({"canned": canned})
-            await page.route(
-                "**/v1/canned",
-                lambda route: route.fulfill(content_type="application/json", body=body),
-            )
         await page.goto(base_url + "/console")
         await page.fill("#login-email", email)
         await page.fill("#login-password", PASSWORD)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import expect
 
@@ -14,7 +15,7 @@ from tests.support.api import OrgHandle, signup
 pytestmark = pytest.mark.browser
 
 REFUNDS = "Refund policy. Refunds are paid to the original card within 5 business days."
-CANNED = [{"id": "c1", "shortcut": "thanks", "text": "Thank you for waiting, I am on it."}]
+CANNED = [{"shortcut": "thanks", "text": "Thank you for waiting, I am on it."}]
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +27,10 @@ def _live_agents() -> None:
 async def test_agent_claims_and_replies(org: OrgHandle, new_context: Any) -> None:
     await org.add_document("Refund policy", REFUNDS)
     alice = await org.add_user("agent", "Alice Agent")
-    agent = await Agent.log_in(await new_context(), org.base_url, alice["email"], canned=CANNED)
+    async with httpx.AsyncClient(base_url=org.base_url, timeout=30) as client:
+        r = await client.post("/v1/canned", headers=org.headers(alice["token"]), json=CANNED[0])
+        assert r.status_code == 201, r.text
+    agent = await Agent.log_in(await new_context(), org.base_url, alice["email"])
 
     v = await Visitor.arrive(await new_context(), org.base_url, org.site_key)
     await v.open()

@@ -286,3 +286,40 @@ def test_provider_choice() -> None:
         db=None,  # type: ignore[arg-type]
     )
     assert isinstance(forced.embedder, HashingEmbedder)
+
+
+async def test_a_hanging_embedding_service_leaves_the_lexical_channel(
+    db: Database, org_id: UUID
+) -> None:
+    from server.kb.retrieval import RetrievalConfig
+
+    class Hanging(HashingEmbedder):
+        hang = False
+
+        async def embed(self, texts: list[str]) -> list[list[float]]:  # type: ignore[override]
+            if self.hang:
+                await asyncio.sleep(60)
+            return await super().embed(texts)
+
+    emb = Hanging()
+    kb = KnowledgeBase(db, Settings(), emb, OfflineReranker(), reindex_on_start=False,
+                       retrieval=RetrievalConfig(query_embed_timeout_s=0.2))
+    await kb.start()
+    try:
+        out = await kb.add(org_id, Upload.from_text("Refunds", REFUNDS))
+        emb.hang = True
+        result = await asyncio.wait_for(kb.retrieve(org_id, "refund business days"), 5)
+        assert result.trace.vector_ids == [] and result.trace.plan is None
+        assert result.passages[0].document_id == out.document_id
+    finally:
+        await kb.close()
+
+
+def test_reindex_on_start_follows_settings() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class WithFlag(Settings):
+        kb_reindex_on_start: bool = True
+
+    assert build_knowledge_base(WithFlag(), db=None)._reindex_on_start is True  # type: ignore[arg-type]
+    assert build_knowledge_base(WithFlag(kb_reindex_on_start=False),  # type: ignore[arg-type]
+                                db=None)._reindex_on_start is False

@@ -107,10 +107,16 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
             await asyncio.sleep(max(0.0, cmd["start_at"] - time.time()) + random.random()
                                 * cmd["ramp_s"])
             asker.sent_at = time.time()
-            await asker.visitor.send_msg(f"{QUESTION} {asker.marker}")
+            try:
+                await asyncio.wait_for(asker.visitor.send_msg(f"{QUESTION} {asker.marker}"),
+                                       cmd["wait_s"])
+            except (BenchError, TimeoutError) as exc:
+                asker.other.append(f"question not acked: {exc!r}")
 
+        deadline = time.monotonic() + cmd["wait_s"]
         await asyncio.gather(*(one(a) for a in askers))
-        await settle(lambda: all(a.finals for a in askers), cmd["wait_s"], step_s=0.1)
+        await settle(lambda: all(a.finals for a in askers), deadline - time.monotonic(),
+                     step_s=0.1)
         await asyncio.sleep(0.3)  # a late duplicate still counts
         return {"askers": [a.as_json() for a in askers]}
 
@@ -130,8 +136,9 @@ def analyse(askers: list[dict[str, Any]], streams: list[dict[str, Any]]) -> dict
     first_ms: list[float] = []
     delta_ms: list[float] = []
     e2e_ms: list[float] = []
-    missing = gaps = overlaps = unmatched = tokens = 0
+    missing = gaps = overlaps = unmatched = tokens = unacked = 0
     for a in askers:
+        unacked += any(o.startswith("question not acked") for o in a["other"])
         if a["finals"] == 0:
             missing += 1
         duplicate_finals = max(0, a["finals"] - 1)
@@ -158,7 +165,7 @@ def analyse(askers: list[dict[str, Any]], streams: list[dict[str, Any]]) -> dict
             delta_ms.append((arrival - chunks[newest][0]) * 1000)
     return {"first_ms": first_ms, "delta_ms": delta_ms, "e2e_ms": e2e_ms, "missing": missing,
             "gaps": gaps, "overlaps": overlaps, "unmatched": unmatched, "tokens": tokens,
-            "matched": len(by_marker)}
+            "matched": len(by_marker), "unacked": unacked}
 
 
 async def run(stack: Stack, p: Params, ui: Ui) -> Result:
@@ -213,6 +220,11 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
     delta = result.add_latency("delta newest-token added by hub", found["delta_ms"])
     result.add_latency("visitor send → first delta", found["e2e_ms"])
     result.lost = found["missing"] + found["gaps"] + found["unmatched"]
+    if found["unacked"]:
+        result.notes.append(f"{found['unacked']} questions were never acked")
+    if found["missing"]:
+        hints = sorted({o.split(':', 1)[0] for a in askers for o in a["other"]})
+        result.notes.append(f"{found['missing']} answers never completed (frames: {hints})")
     result.duplicated = found["overlaps"]
     cpu_per_k = cpu / found["tokens"] * 1000 if found["tokens"] else float("nan")
     result.metrics.update(

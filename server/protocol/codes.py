@@ -1,4 +1,4 @@
-"""Close codes and error codes: the one table the widget mirrors (widget/src/protocol.js)."""
+"""Close codes and error codes: the one table the widget mirrors (widget/shared/codes.js)."""
 
 from __future__ import annotations
 

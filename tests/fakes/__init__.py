@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from tests.fakes.cohere_server import FakeCohere
-from tests.fakes.openai_server import FakeOpenAI
+from typing import Any
 
 __all__ = ["FakeCohere", "FakeOpenAI"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `python -m tests.fakes.openai_server` does not import its module twice.
+    if name == "FakeOpenAI":
+        from tests.fakes.openai_server import FakeOpenAI
+
+        return FakeOpenAI
+    if name == "FakeCohere":
+        from tests.fakes.cohere_server import FakeCohere
+
+        return FakeCohere
+    raise AttributeError(name)

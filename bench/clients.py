@@ -22,6 +22,8 @@ from websockets.typing import Subprotocol
 from bench.services import BenchError
 
 SUBPROTOCOL = "clienta.v1.msgpack"
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
 FrameHandler = Callable[[dict[str, Any], float], None]
 
 
@@ -214,14 +216,24 @@ class Client:
         if entry is not None and not entry[1].done():
             entry[1].set_exception(BenchError(f"{self.name}: send failed: {task.exception()!r}"))
 
-    async def reconnect(self, deadline: float, first_delay_s: float = 0.05) -> int:
-        """Reconnect and resume until `deadline` (monotonic); returns the attempts made."""
-        delay, attempts = first_delay_s, 0
+    async def reconnect(self, deadline: float) -> int:
+        """Reconnect and resume until `deadline` (monotonic); returns the attempts made.
+
+        Mirrors the widget (widget/shared/connection.js): full-jitter exponential backoff,
+        0.5 s base, 30 s cap, a wait before every attempt, so a crowd spreads out.
+        """
+        attempts = 0
         while True:
+            delay = random.random() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempts, 16))
+            remaining = deadline - time.monotonic() - delay
+            if remaining <= 0:
+                raise BenchError(f"{self.name}: not resumed before the deadline "
+                                 f"({attempts} attempts)")
+            await asyncio.sleep(delay)
             attempts += 1
             try:
-                await self.open(timeout_s=5.0)
-                await self.resume(timeout_s=5.0)
+                await self.open(timeout_s=min(30.0, remaining))
+                await self.resume(timeout_s=min(30.0, max(remaining, 1.0)))
                 self.reconnects += 1
                 for frame in list(self._pending_frames.values()):
                     await self.send(frame)
@@ -230,10 +242,6 @@ class Client:
                 if self.ws is not None:
                     with contextlib.suppress(Exception):
                         await self.ws.close()
-                if time.monotonic() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 1.0)
 
     async def resume(self, timeout_s: float) -> None:
         """The role's handshake after a reconnect (hello, joins with `last_seq`)."""

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -16,16 +16,23 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from server.broker.base import Broker
 from server.broker.memory import MemoryBroker
 from server.broker.redis import RedisBroker
+from server.http import accounts, agent_tools, conversations, health, kb, org, static
+from server.http.errors import exception_handlers
 from server.hub.rooms import Hub
+from server.kb.service import build_knowledge_base
 from server.llm.chat import build_chat_provider
 from server.metrics import Metrics
 from server.services.accounts import AccountService
+from server.services.agents import build_agents
 from server.services.bot import BotRunner, StreamTexts
 from server.services.conversations import ConversationService
+from server.services.grounding import Grounding
 from server.services.visitor_tokens import VisitorTokens
 from server.settings import Settings
 from server.storage.db import Database
 from server.storage.migrate import apply_migrations
+from server.transport.agent_ws import agent_endpoint
+from server.transport.visitor_ws import visitor_endpoint
 
 log = logging.getLogger("clienta.app")
 
@@ -47,7 +54,6 @@ class Services:
     agents: Any = None
     presence: Any = None
     demo_site_key: str | None = None
-    background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def after_queued(self, org_id: UUID, conversation_id: UUID) -> None:
         """Hook run once a visitor's conversation is waiting for a person."""
@@ -67,53 +73,30 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         else MemoryBroker()
     metrics = Metrics()
     hub = Hub(broker)
-    conversations = ConversationService(db, hub, metrics)
+    conversation_service = ConversationService(db, hub, metrics)
     redis_client = getattr(broker, "client", None)
-    bot = BotRunner(db, hub, conversations, build_chat_provider(settings), metrics,
+    bot = BotRunner(db, hub, conversation_service, build_chat_provider(settings), metrics,
                     StreamTexts(redis_client), delta_window_s=settings.delta_window_s,
                     max_unresolved_turns=settings.max_unresolved_turns)
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,
         accounts=AccountService(db, settings.token_ttl_s),
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
-        conversations=conversations, bot=bot, demo_site_key=settings.demo_site_key,
+        conversations=conversation_service, bot=bot, demo_site_key=settings.demo_site_key,
     )
-    _wire_optional(services)
-    await broker.start(hub.on_message, conversations.resync)
+    _wire_capabilities(services)
+    await broker.start(hub.on_message, conversation_service.resync)
     return services
 
 
-def _wire_optional(services: Services) -> None:
-    """Capabilities that live in their own packages: knowledge base, agents, presence."""
-    try:
-        from server.kb.service import build_knowledge_base
-    except ImportError:
-        build_knowledge_base = None  # type: ignore[assignment]
-    if build_knowledge_base is not None:
-        kb = services.kb = build_knowledge_base(services.settings, services.db)
-
-        async def lookup(org_id: UUID, conversation_id: UUID,
-                         question: str) -> tuple[list[Any], bool]:
-            passages = await kb.search(org_id, question)
-            best = passages[0].score if passages else 0.0
-            if not passages or best < await kb.threshold(org_id):
-                await kb.record_unanswered(org_id, conversation_id, question, best)
-                return passages, False
-            return passages, True
-
-        services.bot.knowledge = lookup
-    try:
-        from server.services.agents import build_agents
-    except ImportError:
-        build_agents = None  # type: ignore[assignment]
-    if build_agents is not None:
-        build_agents(services)
+def _wire_capabilities(services: Services) -> None:
+    """The knowledge base grounds the bot; agents bring presence and assignment."""
+    services.kb = build_knowledge_base(services.settings, services.db)
+    services.bot.knowledge = Grounding(services.kb)
+    build_agents(services)
 
 
 async def close_services(services: Services) -> None:
-    for task in services.background:
-        task.cancel()
-    await asyncio.gather(*services.background, return_exceptions=True)
     await services.bot.close()
     if services.kb is not None:
         await services.kb.close()
@@ -124,22 +107,12 @@ async def close_services(services: Services) -> None:
 
 
 def _routes() -> list[BaseRoute]:
-    from server.http import accounts, conversations, health
-    from server.transport.visitor_ws import visitor_endpoint
-
-    routes: list[BaseRoute] = [WebSocketRoute("/v1/ws/visitor", visitor_endpoint)]
-    routes += health.routes() + accounts.routes() + conversations.routes()
-    with contextlib.suppress(ImportError):
-        from server.transport.agent_ws import agent_endpoint
-
-        routes.append(WebSocketRoute("/v1/ws/agent", agent_endpoint))
-    for module in ("server.http.org", "server.http.kb", "server.http.agent_tools",
-                   "server.http.static"):
-        try:
-            mod = __import__(module, fromlist=["routes"])
-        except ImportError:
-            continue
-        routes += mod.routes()
+    routes: list[BaseRoute] = [
+        WebSocketRoute("/v1/ws/visitor", visitor_endpoint),
+        WebSocketRoute("/v1/ws/agent", agent_endpoint),
+    ]
+    for module in (health, accounts, org, conversations, agent_tools, kb, static):
+        routes += module.routes()
     return routes
 
 
@@ -157,8 +130,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await drain(services)
             await close_services(services)
-
-    from server.http.errors import exception_handlers
 
     app = Starlette(routes=_routes(), lifespan=lifespan,
                     exception_handlers=exception_handlers())

@@ -56,6 +56,8 @@ class Settings:
     kb_background_bytes: int = 256 * 1024
     kb_chunk_chars: int = 800
     kb_answer_threshold: float = 0.2
+    # re-embed chunks of another embedding model at start-up (one worker does it)
+    kb_reindex_on_start: bool = True
     presence_ttl_s: float = 15.0
     queue_wait_s: float = 120.0
     log_level: str = "info"
@@ -101,6 +103,8 @@ class Settings:
             kb_max_upload_bytes=int(e.get("CLIENTA_KB_MAX_UPLOAD", 10 * 1024 * 1024)),
             kb_background_bytes=int(e.get("CLIENTA_KB_BACKGROUND_BYTES", 256 * 1024)),
             kb_chunk_chars=int(e.get("CLIENTA_KB_CHUNK_CHARS", 800)),
+            kb_reindex_on_start=e.get("CLIENTA_KB_REINDEX_ON_START", "1").lower()
+            not in ("0", "false", "no", "off"),
             kb_answer_threshold=float(e.get("CLIENTA_KB_THRESHOLD", 0.2)),
             presence_ttl_s=float(e.get("CLIENTA_PRESENCE_TTL", 15.0)),
             queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),

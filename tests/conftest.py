@@ -66,6 +66,8 @@ def server_env(database_url: str, redis_url: str, session_dir: Path) -> dict[str
         "DATABASE_URL": database_url, "REDIS_URL": redis_url,
         "CLIENTA_HOME": str(session_dir / "home"), "CLIENTA_SECRET": "test-secret-" + "x" * 20,
         "CLIENTA_DB_POOL_MAX": "5", "CLIENTA_LOG_LEVEL": "info",
+        # servers with different embedders share this database: none re-embeds the others'
+        "CLIENTA_KB_REINDEX_ON_START": "0",
         "PYTHONUNBUFFERED": "1",
     })
     return env

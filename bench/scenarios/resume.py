@@ -29,7 +29,7 @@ from bench.stats import Result, Target
 class Params:
     clients: int = 5000
     workers: int = 3
-    deadline_s: float = 60.0  # give up resuming after this long
+    deadline_s: float = 120.0  # give up resuming after this long
 
     @classmethod
     def full(cls) -> Params:
@@ -37,7 +37,7 @@ class Params:
 
     @classmethod
     def quick(cls) -> Params:
-        return cls(clients=300, workers=2, deadline_s=30.0)
+        return cls(clients=300, workers=2, deadline_s=60.0)
 
     @classmethod
     def tiny(cls) -> Params:

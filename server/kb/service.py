@@ -322,6 +322,6 @@ def build_knowledge_base(
     # on by default through settings.kb_reindex_on_start (CLIENTA_KB_REINDEX_ON_START);
     # several configurations sharing one database (tests) must not re-embed each other's
     # chunks back and forth, so they turn it off and use the admin call
-    reindex = bool(getattr(settings, "kb_reindex_on_start", False))
+    reindex = settings.kb_reindex_on_start
     return KnowledgeBase(db, settings, embedder, reranker, retrieval=retrieval,
                          reindex_on_start=reindex)

@@ -343,10 +343,7 @@ class BotRunner:
 
 
 def _sources(passages: list[Any]) -> list[dict[str, Any]] | None:
-    out = []
-    for p in passages:
-        item = {"title": p.title, "chunk_id": str(p.chunk_id)}
-        if getattr(p, "url", None):
-            item["url"] = p.url
-        out.append(item)
-    return out or None
+    from server.kb.prompt import sources_of
+
+    return [{k: v for k, v in item.items() if v is not None}
+            for item in sources_of(passages)] or None

@@ -64,20 +64,30 @@ class ConversationService:
                     sources: list[dict[str, Any]] | None = None,
                     meta: dict[str, Any] | None = None) -> Stored | None:
         """Persist, then publish (guarantee 1). None when the conversation is not this org's."""
-        async with self.db.unit_of_work(org_id) as conn:
-            event = await messages.append(
-                conn, org_id, conversation_id, kind=kind, author_role=author_role, text=text,
-                client_id=client_id, author_id=author_id, author_name=author_name,
-                stream_id=stream_id, sources=sources, meta=meta,
-            )
-            if event is None:
-                return None
-            mode = await convs.mode_of(conn, org_id, conversation_id)
+        try:
+            async with self.db.unit_of_work(org_id) as conn:
+                appended = await messages.append(
+                    conn, org_id, conversation_id, kind=kind, author_role=author_role,
+                    text=text, client_id=client_id, author_id=author_id,
+                    author_name=author_name, stream_id=stream_id, sources=sources, meta=meta,
+                )
+        except messages.DuplicateClientId:
+            # a concurrent retry of the same client id won: answer with its event
+            async with self.db.unit_of_work(org_id) as conn:
+                first = await messages.by_client_id(conn, org_id, conversation_id,
+                                                    client_id or "")
+                mode = await convs.mode_of(conn, org_id, conversation_id)
+            if first is None or mode is None:
+                raise
+            return Stored(first, mode)
+        if appended is None:
+            return None
+        event = appended.event
         if not event.duplicate:
             self.metrics.messages_stored.labels(author_role).inc()
             audience = AUDIENCE_AGENTS if kind == "note" else AUDIENCE_ALL
             await self.hub.publish(room(str(conversation_id)), event.frame(), audience)
-        return Stored(event, mode)
+        return Stored(event, appended.mode)
 
     async def replay(self, conn: Connection, org_id: UUID, conversation_id: UUID,
                      last_seq: int, *, include_notes: bool) -> int:
@@ -188,9 +198,10 @@ class ConversationService:
                                  needs_human=True if target is Mode.QUEUED else None)
             event = None
             if text:
-                event = await messages.append(conn, org_id, conversation_id, kind="msg",
-                                              author_role="system", text=text,
-                                              meta={"mode": target.value})
+                appended = await messages.append(conn, org_id, conversation_id, kind="msg",
+                                                 author_role="system", text=text,
+                                                 meta={"mode": target.value})
+                event = appended.event if appended else None
         if before_publish is not None:
             await before_publish()
         extra: dict[str, Any] = {}

@@ -68,19 +68,41 @@ def _event(row: asyncpg.Record, duplicate: bool = False) -> StoredEvent:
                        duplicate)
 
 
-# One statement: bump the counter (row lock: writers of one conversation queue here) and
-# insert. `$11` is the org, so a conversation id of another org matches nothing.
+# One round trip: return the first event of a retried client id, else bump the counter
+# (row lock: writers of one conversation queue here) and insert. `$11` is the org, so a
+# conversation of another org matches nothing. The conversation's mode comes back too.
 _APPEND = f"""
-WITH bump AS (
+WITH existing AS (
+    SELECT {_COLS} FROM events
+    WHERE conversation_id = $1 AND client_id = $3 AND kind = $2
+),
+bump AS (
     UPDATE conversations SET last_seq = last_seq + 1, updated_at = now()
-    WHERE id = $1 AND org_id = $11
-    RETURNING last_seq
+    WHERE id = $1 AND org_id = $11 AND NOT EXISTS (SELECT 1 FROM existing)
+    RETURNING last_seq, mode
+),
+ins AS (
+    INSERT INTO events (org_id, conversation_id, seq, kind, client_id, author_role, author_id,
+                        author_name, body, stream_id, sources, meta)
+    SELECT $11, $1, bump.last_seq, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM bump
+    RETURNING {_COLS}
 )
-INSERT INTO events (org_id, conversation_id, seq, kind, client_id, author_role, author_id,
-                    author_name, body, stream_id, sources, meta)
-SELECT $11, $1, bump.last_seq, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM bump
-RETURNING {_COLS}
+SELECT ins.*, false AS duplicate, (SELECT mode FROM bump) AS mode FROM ins
+UNION ALL
+SELECT existing.*, true AS duplicate,
+       (SELECT mode FROM conversations WHERE id = $1 AND org_id = $11) AS mode
+FROM existing
 """
+
+
+class DuplicateClientId(Exception):
+    """A concurrent first try of the same client id stored it; this transaction is void."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    event: StoredEvent
+    mode: str
 
 
 async def append(
@@ -88,32 +110,34 @@ async def append(
     author_role: str, text: str, client_id: str | None = None, author_id: UUID | None = None,
     author_name: str | None = None, stream_id: str | None = None,
     sources: list[dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
-) -> StoredEvent | None:
+) -> Appended | None:
     """Store one event; a retried client id returns the first event marked duplicate.
 
-    Must run inside a unit of work. None when the conversation is not this org's.
+    Must run inside a unit of work. None when the conversation is not this org's. Two
+    concurrent first tries of one client id both miss `existing`; the second then fails
+    the unique index: the caller's unit of work rolls back (no seq is spent) and the
+    caller reads the winner with `by_client_id` (DuplicateClientId).
     """
-    if client_id is not None:
-        row = await conn.fetchrow(
-            f"SELECT {_COLS} FROM events WHERE conversation_id = $1 AND client_id = $2",
-            conversation_id, client_id,
-        )
-        if row is not None and row["kind"] == kind:
-            return _event(row, duplicate=True)
     try:
-        async with conn.transaction():  # savepoint: a unique violation must not abort the UoW
-            row = await conn.fetchrow(
-                _APPEND, conversation_id, kind, client_id, author_role, author_id, author_name,
-                text, stream_id, sources, meta, org_id,
-            )
-    except asyncpg.UniqueViolationError:
-        # a concurrent retry of the same client id won the race
         row = await conn.fetchrow(
-            f"SELECT {_COLS} FROM events WHERE conversation_id = $1 AND client_id = $2",
-            conversation_id, client_id,
+            _APPEND, conversation_id, kind, client_id, author_role, author_id, author_name,
+            text, stream_id, sources, meta, org_id,
         )
-        return _event(row, duplicate=True) if row else None
-    return _event(row) if row else None
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateClientId(client_id) from exc
+    if row is None:
+        return None
+    return Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
+
+
+async def by_client_id(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
+                       client_id: str) -> StoredEvent | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLS} FROM events WHERE org_id = $1 AND conversation_id = $2"
+        " AND client_id = $3",
+        org_id, conversation_id, client_id,
+    )
+    return _event(row, duplicate=True) if row else None
 
 
 async def after(

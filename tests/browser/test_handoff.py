@@ -18,12 +18,6 @@ REFUNDS = "Refund policy. Refunds are paid to the original card within 5 busines
 CANNED = [{"shortcut": "thanks", "text": "Thank you for waiting, I am on it."}]
 
 
-@pytest.fixture(autouse=True)
-def _live_agents() -> None:
-    # The live-agent side of the server (agent socket, presence) lands separately.
-    pytest.importorskip("server.transport.agent_ws", reason="the agent websocket is not built yet")
-
-
 async def test_agent_claims_and_replies(org: OrgHandle, new_context: Any) -> None:
     await org.add_document("Refund policy", REFUNDS)
     alice = await org.add_user("agent", "Alice Agent")

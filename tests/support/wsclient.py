@@ -22,6 +22,7 @@ class WsClient:
         self.frames: list[dict[str, Any]] = []
         self.close_code: int | None = None
         self._cursor = 0
+        self._taken: set[int] = set()
 
     async def connect(self) -> WsClient:
         kwargs: dict[str, Any] = {"subprotocols": [self.codec], "max_size": 2**22}
@@ -52,14 +53,23 @@ class WsClient:
         return frame
 
     async def expect(self, t: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
-        """The next frame of type t (matching fields) not yet consumed by expect."""
+        """The first frame of type t (matching fields) not yet returned by expect.
+
+        Frames of other types stay available, so independent streams (an ack and the
+        room's echo of the same message) can be awaited in either order.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            while self._cursor < len(self.frames):
-                frame = self.frames[self._cursor]
-                self._cursor += 1
+            for i in range(self._cursor, len(self.frames)):
+                frame = self.frames[i]
+                if i in self._taken:
+                    continue
                 if frame.get("t") == t and all(frame.get(k) == v for k, v in match.items()):
+                    self._taken.add(i)
+                    # frames before the first untaken one need no further scanning
+                    while self._cursor in self._taken:
+                        self._cursor += 1
                     return frame
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -192,6 +192,11 @@ class Client:
                 "does the server implement it?"
             ) from exc
 
+    @property
+    def in_flight(self) -> int:
+        """Messages sent and not yet acked."""
+        return len(self._pending_acks)
+
     def next_id(self) -> str:
         return f"{self.name}-{self.epoch}-{next(self._ids)}"
 

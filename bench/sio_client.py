@@ -85,6 +85,10 @@ class SioClient:
                 if not entry[1].done():
                     entry[1].set_result(json.loads(rest[start:]))
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._acks)
+
     def emit(self, event: str, data: Any) -> asyncio.Future[Any]:
         """Emit with an ack; the future resolves to the ack's arguments."""
         if self.ws is None:

@@ -76,7 +76,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     conversation_service = ConversationService(db, hub, metrics)
     redis_client = getattr(broker, "client", None)
     bot = BotRunner(db, hub, conversation_service, build_chat_provider(settings), metrics,
-                    StreamTexts(redis_client), delta_window_s=settings.delta_window_s,
+                    StreamTexts(redis_client, getattr(broker, "command", None)),
+                    delta_window_s=settings.delta_window_s,
                     max_unresolved_turns=settings.max_unresolved_turns)
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,

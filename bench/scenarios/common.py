@@ -18,6 +18,7 @@ class SendLog:
     """What one worker's senders did: ids acked, ack wall times, failures."""
 
     sent: int = 0
+    skipped: int = 0  # ticks skipped because the socket had too many messages in flight
     acked: dict[str, int] = field(default_factory=dict)  # client id -> seq
     ack_times: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -46,9 +47,15 @@ def mono_at(wall: float) -> float:
 
 async def pump(
     client: Client, rate: float, start_wall: float, duration_s: float, log: SendLog,
-    pad: int = 0, on_sent: Callable[[str], None] | None = None, **extra: Any,
+    pad: int = 0, on_sent: Callable[[str], None] | None = None, max_in_flight: int = 4,
+    **extra: Any,
 ) -> None:
-    """Send stamped `msg` frames at a steady rate, scheduled on absolute times (no drift)."""
+    """Send stamped `msg` frames at a steady rate, scheduled on absolute times (no drift).
+
+    Like a person, a socket does not run far ahead of its acks: a tick that finds
+    `max_in_flight` messages unacked is skipped (counted), so an overloaded server shows
+    as lower throughput rather than as an ever-growing queue.
+    """
     start = mono_at(start_wall) + random.random() / rate
     end = mono_at(start_wall) + duration_s
     i = 0
@@ -57,11 +64,14 @@ async def pump(
         if due >= end:
             return
         await asyncio.sleep(max(0.0, due - time.monotonic()))
+        i += 1
+        if client.in_flight >= max_in_flight:
+            log.skipped += 1
+            continue
         client_id = client.next_id()
         log.track(client_id, client.send_msg(stamp(client_id, pad), client_id, **extra))
         if on_sent is not None:
             on_sent(client_id)
-        i += 1
 
 
 async def keep_connected(client: Client, limit_s: float = 30.0) -> None:

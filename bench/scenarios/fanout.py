@@ -90,6 +90,7 @@ async def senders(spec: dict[str, Any], ctl: Control) -> None:
             "acked": {v.conversation_id: sorted(g.acked.values()) for v, g in zip(visitors, logs,
                                                                                   strict=True)},
             "sent": sum(g.sent for g in logs),
+            "skipped": sum(g.skipped for g in logs),
             "failures": [f for g in logs for f in g.failures][:5],
             "ack_ms": cap([x for v in visitors for x in v.ack_ms]),
         }
@@ -230,6 +231,7 @@ def summarize(
         f"delivered_frames_per_s_{label}": round(rate, 1),
         f"frames_{label}": frames,
         f"messages_sent_{label}": sent["sent"],
+        f"ticks_skipped_{label}": sent.get("skipped", 0),
     })
     if label == "members":
         result.targets += [

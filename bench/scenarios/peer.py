@@ -48,6 +48,9 @@ async def senders(spec: dict[str, Any], ctl: Control) -> None:
         while start + n / rate < end:
             await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
             n += 1
+            if c.in_flight >= 4:  # the same in-flight cap as `pump`
+                log.skipped += 1
+                continue
             tag = f"s{i}-{n}"
             log.track(tag, _as_seq(c.emit("msg", {"room": f"room-{i}", "seq": n,
                                                   "text": stamp(tag)}), n))
@@ -59,6 +62,7 @@ async def senders(spec: dict[str, Any], ctl: Control) -> None:
         return {
             "acked": {f"room-{i}": sorted(g.acked.values()) for i, g in enumerate(logs)},
             "sent": sum(g.sent for g in logs),
+            "skipped": sum(g.skipped for g in logs),
             "failures": [f for g in logs for f in g.failures][:5],
             "ack_ms": cap([x for c in clients for x in c.ack_ms]),
         }

@@ -36,8 +36,10 @@ SNAPSHOT_TTL_S = 300
 class StreamTexts:
     """Where the text of live streams is kept for snapshots: Redis, or memory alone."""
 
-    def __init__(self, redis: Any | None) -> None:
+    def __init__(self, redis: Any | None, command: Any = None) -> None:
         self.redis = redis
+        # the broker's pipelined command runner, when there is one
+        self.command = command or (redis.execute_command if redis is not None else None)
         self._local: dict[str, tuple[str, str]] = {}
 
     async def start(self, conversation_id: str, stream_id: str) -> None:
@@ -51,7 +53,7 @@ class StreamTexts:
         self._local[conversation_id] = (sid, so_far + text)
         if self.redis is not None:
             with contextlib.suppress(Exception):
-                await self.redis.append(f"bs:{conversation_id}", text)
+                await self.command("APPEND", f"bs:{conversation_id}", text)
 
     async def end(self, conversation_id: str, stream_id: str) -> None:
         if self._local.get(conversation_id, ("",))[0] == stream_id:
@@ -240,8 +242,10 @@ class BotRunner:
             parts.append(text)
             if live is not None:
                 live.text += text
-            await self.hub.publish(room(key), frames.bot_delta(stream_id, text, offset, key))
-            await self.texts.append(key, stream_id, text)
+            # both join the same Redis pipeline: one round trip per delta
+            await asyncio.gather(
+                self.hub.publish(room(key), frames.bot_delta(stream_id, text, offset, key)),
+                self.texts.append(key, stream_id, text))
             offset += len(text)
             last_flush = loop.time()
 

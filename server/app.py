@@ -27,6 +27,7 @@ from server.services.agents import build_agents
 from server.services.bot import BotRunner, StreamTexts
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
+from server.services.orgs import OrgDirectory
 from server.services.visitor_tokens import VisitorTokens
 from server.settings import Settings
 from server.storage.db import Database
@@ -54,6 +55,7 @@ class Services:
     agents: Any = None
     presence: Any = None
     demo_site_key: str | None = None
+    orgs: Any = None
 
     async def after_queued(self, org_id: UUID, conversation_id: UUID) -> None:
         """Hook run once a visitor's conversation is waiting for a person."""
@@ -85,6 +87,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
         conversations=conversation_service, bot=bot, demo_site_key=settings.demo_site_key,
     )
+    services.orgs = OrgDirectory(db)
     _wire_capabilities(services)
     await broker.start(hub.on_message, conversation_service.resync)
     return services

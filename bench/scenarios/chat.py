@@ -23,7 +23,7 @@ from bench.scenarios.common import (
     keep_connected,
     merged,
     pump,
-    settle,
+    settle_progress,
     total,
 )
 from bench.services import BenchError, Stack
@@ -112,13 +112,15 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
             )
         ))
         logs = [r.log for r in rooms]
-        await settle(lambda: all(len(log.acked) + len(log.failures) >= log.sent for log in logs),
-                     cmd["drain_s"])
+        await settle_progress(
+            lambda: all(len(log.acked) + len(log.failures) >= log.sent for log in logs),
+            lambda: sum(len(log.acked) for log in logs), cmd["drain_s"], 120)
         for r in rooms:
             for client_id in r.log.acked:
                 side = r.agent if client_id.startswith(r.visitor.name) else r.visitor
                 delivery.expect(side.name, client_id)
-        await settle(lambda: delivery.lost == 0, cmd["drain_s"])
+        await settle_progress(lambda: delivery.lost == 0, lambda: len(delivery_ms),
+                              cmd["drain_s"], 120)
         clients = [c for r in rooms for c in (r.visitor, r.agent)]
         return {
             "lost_detail": lost_detail(rooms, delivery),
@@ -183,7 +185,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
             start_at = time.time() + 1.0
             async with ui.timed("steady load", p.duration_s + 1):
                 answers = await fleet.command(
-                    "run", p.duration_s + 120, rate=p.rate, start_at=start_at,
+                    "run", p.duration_s + 300, rate=p.rate, start_at=start_at,
                     duration_s=p.duration_s, drain_s=5.0,
                 )
             cpu = a.cpu_seconds() + b.cpu_seconds() - cpu0

@@ -94,6 +94,24 @@ async def settle(check: Callable[[], bool], limit_s: float, step_s: float = 0.05
     return True
 
 
+async def settle_progress(
+    done: Callable[[], bool], progress: Callable[[], int], idle_s: float, limit_s: float
+) -> bool:
+    """Wait for `done()`, as long as `progress()` keeps moving: an overloaded server still
+    draining its backlog gets time, a stalled one does not. Whether `done()` held."""
+    deadline = time.monotonic() + limit_s
+    last, last_change = progress(), time.monotonic()
+    while not done():
+        now = time.monotonic()
+        current = progress()
+        if current != last:
+            last, last_change = current, now
+        if now - last_change >= idle_s or now >= deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 async def agent_accounts(api: Api, org: Org, count: int) -> list[AgentAccount]:
     """A few agent users (password hashing makes each one costly); sockets share them."""
     accounts = []

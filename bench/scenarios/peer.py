@@ -20,7 +20,7 @@ from bench.clients import stamp, unstamp
 from bench.console import Ui
 from bench.loadgen import Control, Fleet, cap, ping, split
 from bench.scenarios import fanout
-from bench.scenarios.common import SendLog, bounded_gather, mono_at, settle
+from bench.scenarios.common import SendLog, bounded_gather, mono_at, settle, settle_progress
 from bench.services import BenchError, Stack, free_port
 from bench.sio_client import SioClient
 from bench.stats import Result
@@ -131,7 +131,8 @@ async def members(spec: dict[str, Any], ctl: Control) -> None:
             return sum(len(seen.get((i, c), set()) & set(seqs))
                        for i in range(len(clients)) for c, seqs in acked.items())
 
-        await settle(lambda: received() >= expected, cmd["drain_s"], step_s=0.5)
+        await settle_progress(lambda: received() >= expected, lambda: frames[0],
+                              cmd["drain_s"], 120)
         distinct = sum(len(s) for s in seen.values())
         return {"frames": frames[0], "lost": expected - received(),
                 "duplicated": frames[0] - distinct, "latency_ms": cap(latency_ms),
@@ -180,7 +181,7 @@ async def measure(stack: Stack, p: Params, ui: Ui, label: str, result: Result) -
             async with ui.timed(f"fan-out via {label}", p.duration_s + 1):
                 (sent,) = await send.command("run", p.duration_s + 60, rate=p.rate,
                                              start_at=start_at, duration_s=p.duration_s)
-            answers = await recv.command("report", 120, acked=sent["acked"], drain_s=5.0)
+            answers = await recv.command("report", 300, acked=sent["acked"], drain_s=5.0)
             await recv.command("close", 60)
             await send.command("close", 60)
     finally:

@@ -138,16 +138,29 @@ class ConversationService:
 
     # ---- visitors ---------------------------------------------------------------------
 
+    async def join_new(self, conn: Connection, conversation_id: UUID) -> None:
+        key = str(conversation_id)
+        await self.hub.join(room(key), conn)
+        conn.conversations.add(key)
+
     async def open_for_visitor(self, org: Org, visitor_id: UUID | None,
                                conversation_id: UUID | None,
-                               locale: str | None) -> tuple[UUID, convs.Conversation]:
-        """The visitor's conversation: the one asked for, else their latest, else a new one."""
+                               locale: str | None) -> tuple[UUID, convs.Conversation, bool]:
+        """The visitor's conversation: the one asked for, else their latest, else a new one.
+
+        The flag says the conversation was created by this call.
+        """
+        if visitor_id is None:
+            async with self.db.unit_of_work(org.id) as conn:
+                visitor_id = uuid4()
+                conv = await convs.insert_visitor_with_conversation(conn, org.id, visitor_id,
+                                                                    uuid4(), locale)
+                return visitor_id, conv, True
         async with self.db.unit_of_work(org.id) as conn:
-            if visitor_id is None or not await convs.visitor_exists(conn, org.id, visitor_id):
-                visitor_id = visitor_id or uuid4()
+            if not await convs.visitor_exists(conn, org.id, visitor_id):
                 await convs.insert_visitor(conn, org.id, visitor_id, locale)
                 conv = await convs.insert_conversation(conn, org.id, uuid4(), visitor_id)
-                return visitor_id, conv
+                return visitor_id, conv, True
             conv = None
             if conversation_id is not None:
                 conv = await convs.get(conn, org.id, conversation_id)
@@ -157,7 +170,8 @@ class ConversationService:
                 conv = await convs.latest_for_visitor(conn, org.id, visitor_id)
             if conv is None:
                 conv = await convs.insert_conversation(conn, org.id, uuid4(), visitor_id)
-            return visitor_id, conv
+                return visitor_id, conv, True
+            return visitor_id, conv, False
 
     async def summary(self, org_id: UUID, conversation_id: UUID) -> dict[str, Any] | None:
         async with self.db.unit_of_work(org_id) as conn:

@@ -52,6 +52,19 @@ async def insert_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUI
     )
 
 
+async def insert_visitor_with_conversation(conn: asyncpg.Connection, org_id: UUID,
+                                           visitor_id: UUID, conversation_id: UUID,
+                                           locale: str | None) -> Conversation:
+    """A new visitor and their first conversation in one round trip."""
+    row = await conn.fetchrow(
+        "WITH v AS (INSERT INTO visitors (id, org_id, locale) VALUES ($1, $2, $3) RETURNING id)"
+        f" INSERT INTO conversations (id, org_id, visitor_id) SELECT $4, $2, v.id FROM v"
+        f" RETURNING {_COLS}",
+        visitor_id, org_id, locale, conversation_id,
+    )
+    return _conv(row)
+
+
 async def visitor_exists(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID) -> bool:
     return bool(await conn.fetchval(
         "SELECT 1 FROM visitors WHERE org_id = $1 AND id = $2", org_id, visitor_id

@@ -58,8 +58,7 @@ class VisitorSession:
         site_key = ws.query_params.get("site_key", "")
         org = None
         if site_key and len(site_key) <= 128:
-            async with self.s.db.unscoped() as conn:
-                org = await accounts.org_by_site_key(conn, site_key)
+            org = await self.s.orgs.by_site_key(site_key)
         if org is None:
             raise Closed(CloseCode.FORBIDDEN)
         origin = ws.headers.get("origin")
@@ -87,7 +86,7 @@ class VisitorSession:
                 raise Closed(CloseCode.UNAUTHORIZED)
         requested = UUID(hello["conversation_id"]) if hello.get("conversation_id") else None
         self.locale = hello.get("locale")
-        visitor_id, conv = await self.s.conversations.open_for_visitor(
+        visitor_id, conv, created = await self.s.conversations.open_for_visitor(
             self.org, visitor_id, requested, self.locale)
         self.visitor_id = visitor_id
         self.conversation_id = conv.id
@@ -97,6 +96,10 @@ class VisitorSession:
             "visitor_token": self.s.visitor_tokens.issue(self.org.id, visitor_id),
             "conversation_id": str(conv.id), "mode": conv.mode, "last_seq": conv.last_seq,
         })
+        if created:
+            # nobody else knows this conversation yet: nothing to replay, no stream to show
+            await self.s.conversations.join_new(self.conn, conv.id)
+            return
         await self.s.conversations.replay(self.conn, self.org.id, conv.id, last_seq,
                                           include_notes=False)
         snapshot = await self.s.bot.snapshot(str(conv.id))

@@ -41,8 +41,10 @@ class Connection:
         "conn_id",
         "conversations",
         "frames_out",
+        "gaps",
         "kind",
         "max_bytes",
+        "on_gap",
         "org_id",
         "principal",
         "replaying",
@@ -79,6 +81,9 @@ class Connection:
         # conversation id -> live frames held back while history is replayed
         self.replaying: dict[str, list[dict[str, Any]]] = {}
         self._pending: list[Any] = []
+        # conversation id -> seq -> payload held behind a gap; `on_gap` asks for a repair
+        self.gaps: dict[str, dict[int, str | bytes]] = {}
+        self.on_gap: Callable[[Connection, str], None] | None = None
         self.frames_out = 0
         self.tally = tally  # the process-wide frames-out count for this kind, or None
         self.slow = False
@@ -114,14 +119,50 @@ class Connection:
         seq = frame.get("seq")
         # only stored events are sequenced; `read` also carries a seq but is not one
         if seq is not None and conv is not None and frame["t"] in STORED_EVENTS:
-            held = self.replaying.get(conv)
-            if held is not None:
-                held.append(frame)
+            replay = self.replaying.get(conv)
+            if replay is not None:
+                replay.append(frame)
                 return
-            if seq <= self.seen_seq.get(conv, 0):
+            last = self.seen_seq.get(conv, 0)
+            if seq <= last:
+                return
+            if seq != last + 1:
+                # Publishes from two processes can overtake each other: hold this one until
+                # the missing seqs arrive or are read from Postgres, so a client never sees
+                # N+1 before N (its last_seq would then skip N for good).
+                gap = self.gaps.get(conv)
+                if gap is None:
+                    gap = self.gaps[conv] = {}
+                    if self.on_gap is not None:
+                        self.on_gap(self, conv)
+                gap[seq] = payload
                 return
             self.seen_seq[conv] = seq
+            self.send_encoded(payload)
+            if conv in self.gaps:
+                self.release(conv)
+            return
         self.send_encoded(payload)
+
+    def release(self, conversation_id: str, known_through: int = 0) -> None:
+        """Send held events that are now contiguous. `known_through`: Postgres showed
+        nothing this connection may see up to that seq (e.g. private notes)."""
+        gap = self.gaps.get(conversation_id)
+        if gap is None:
+            return
+        last = max(self.seen_seq.get(conversation_id, 0), known_through)
+        while gap:
+            nxt = min(gap)
+            if nxt <= last:
+                del gap[nxt]
+                continue
+            if nxt != last + 1:
+                break
+            self.send_encoded(gap.pop(nxt))
+            last = nxt
+        self.seen_seq[conversation_id] = last
+        if not gap:
+            del self.gaps[conversation_id]
 
     def begin_replay(self, conversation_id: str) -> None:
         self.replaying.setdefault(conversation_id, [])

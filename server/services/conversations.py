@@ -3,6 +3,7 @@ replay by seq, and every mode change (with its system message and queue notice).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,12 +15,16 @@ from server.hub.connection import Connection
 from server.hub.rooms import AUDIENCE_AGENTS, AUDIENCE_ALL, Hub, org_channel, room
 from server.metrics import Metrics
 from server.protocol import frames
+from server.protocol.codes import CloseCode
 from server.storage import conversations as convs
 from server.storage import messages
 from server.storage.accounts import Org
 from server.storage.db import Database
 
 log = logging.getLogger("clienta.conversations")
+
+# how long an out-of-order event waits for the missing ones before Postgres is asked
+GAP_GRACE_S = 0.05
 
 SYSTEM_TEXT = {
     Trigger.VISITOR_HANDOFF: "You asked for a person. Someone from the team will join shortly.",
@@ -55,6 +60,7 @@ class ConversationService:
         self.metrics = metrics
         # set by the app once presence exists: org_id -> online agent count
         self.agents_online: Any = None
+        self._repairs: set[asyncio.Task[None]] = set()
 
     # ---- storing and replaying ------------------------------------------------------
 
@@ -116,6 +122,36 @@ class ConversationService:
         finally:
             conn.end_replay(key)
         return top
+
+    def repair_gap(self, conn: Connection, conversation_id: str) -> None:
+        """A connection got seq N+k before N: fill the gap from the record if pub/sub does
+        not within a moment."""
+        task = asyncio.create_task(self._repair(conn, conversation_id))
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
+
+    async def _repair(self, conn: Connection, key: str) -> None:
+        await asyncio.sleep(GAP_GRACE_S)
+        gap = conn.gaps.get(key)
+        if not gap or conn.closed or conn.org_id is None:
+            return
+        top = max(gap)
+        try:
+            async with self.db.unit_of_work(conn.org_id) as db_conn:
+                events = await messages.after(
+                    db_conn, conn.org_id, UUID(key), conn.seen_seq.get(key, 0),
+                    include_notes=conn.kind == "agent", limit=top)
+        except Exception:
+            log.exception("gap repair failed", extra={"conn_id": conn.conn_id})
+            conn.abort(CloseCode.RESTARTING)  # the client resumes by last_seq instead
+            return
+        for event in events:
+            if event.seq >= top:
+                break
+            if event.seq > conn.seen_seq.get(key, 0):
+                conn.seen_seq[key] = event.seq
+                conn.send(event.frame())
+        conn.release(key, known_through=top - 1)
 
     async def resync(self) -> None:
         """After a broker outage: every local member catches up from Postgres."""

@@ -29,6 +29,7 @@ WRITE_FRAMES = frozenset({"claim", "release", "transfer", "close", "msg", "note"
 async def agent_endpoint(ws: WebSocket) -> None:
     services = ws.app.state.services
     sock = FrameSocket(ws, "agent", AGENT_FRAMES, services.settings.limits, services.metrics)
+    sock.repair_gaps_with(services.conversations.repair_gap)
     await sock.accept()
     session = AgentSession(services, sock)
     try:

@@ -50,6 +50,9 @@ class FrameSocket:
                                limits.outbox_max_bytes, extensions.get("clienta.write"),
                                metrics.frames_out.get(kind))
 
+    def repair_gaps_with(self, repair: Any) -> None:
+        self.conn.on_gap = repair
+
     async def accept(self) -> None:
         await self.ws.accept(subprotocol=self.subprotocol)
         self.conn.start()

@@ -26,6 +26,7 @@ log = logging.getLogger("clienta.visitor")
 async def visitor_endpoint(ws: WebSocket) -> None:
     services = ws.app.state.services
     sock = FrameSocket(ws, "visitor", VISITOR_FRAMES, services.settings.limits, services.metrics)
+    sock.repair_gaps_with(services.conversations.repair_gap)
     await sock.accept()
     session = VisitorSession(services, sock)
     try:

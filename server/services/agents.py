@@ -94,8 +94,10 @@ class AgentService:
         agent = {"id": str(me), "name": principal.name or "Support"}
         text = system_text or f"{agent['name']} joined the conversation."
         key = str(conversation_id)
-        # the bot stops after the claim is committed and before anyone hears of it: its
-        # partial text is stored first, so no bot frame follows the `mode agent` frame
+        # The bot stops first, so its partial text takes its seq before the claim's system
+        # message; a stream that started in between is stopped again after the commit and
+        # before anyone hears of the claim, so no bot frame follows the `mode agent` frame.
+        await self.bot.cancel(key)
         mode = await self.conversations.change_mode(
             principal.org_id, conversation_id, Trigger.CLAIM, agent=agent, assignee_id=me,
             system_text=text, guard=guard, before_publish=lambda: self.bot.cancel(key))

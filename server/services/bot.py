@@ -231,6 +231,7 @@ class BotRunner:
         pending: list[str] = []
         loop = asyncio.get_running_loop()
         last_flush = 0.0
+        oldest = 0.0
         first = True
 
         async def flush() -> None:
@@ -251,8 +252,10 @@ class BotRunner:
 
         try:
             while True:
-                # the first token goes out at once; later ones are held at most one window
-                timeout = None if not pending else max(0.0, last_flush + self.window - loop.time())
+                # A token is sent at once when the last delta is a window old; otherwise
+                # it waits for the next token past the window (so the newest token of a
+                # delta is never held) or, if none comes, until it is a window old itself.
+                timeout = None if not pending else max(0.0, oldest + self.window - loop.time())
                 try:
                     token = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
@@ -263,6 +266,8 @@ class BotRunner:
                 if first:
                     first = False
                     self.metrics.bot_ttft.observe(time.monotonic() - started)
+                if not pending:
+                    oldest = loop.time()
                 pending.append(token)
                 if loop.time() - last_flush >= self.window:
                     await flush()

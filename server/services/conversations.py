@@ -68,14 +68,17 @@ class ConversationService:
                     text: str, client_id: str | None = None, author_id: UUID | None = None,
                     author_name: str | None = None, stream_id: str | None = None,
                     sources: list[dict[str, Any]] | None = None,
-                    meta: dict[str, Any] | None = None) -> Stored | None:
-        """Persist, then publish (guarantee 1). None when the conversation is not this org's."""
+                    meta: dict[str, Any] | None = None,
+                    require_assignee: UUID | None = None) -> Stored | None:
+        """Persist, then publish (guarantee 1). None when the conversation is not this org's
+        (or, with `require_assignee`, not held by that agent)."""
         try:
-            async with self.db.unit_of_work(org_id) as conn:
-                appended = await messages.append(
+            async with self.db.pool.acquire() as conn:
+                appended = await messages.append_alone(
                     conn, org_id, conversation_id, kind=kind, author_role=author_role,
                     text=text, client_id=client_id, author_id=author_id,
                     author_name=author_name, stream_id=stream_id, sources=sources, meta=meta,
+                    require_assignee=require_assignee,
                 )
         except messages.DuplicateClientId:
             # a concurrent retry of the same client id won: answer with its event

@@ -130,6 +130,34 @@ async def append(
     return Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
 
 
+async def append_alone(
+    conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, *, kind: str,
+    author_role: str, text: str, client_id: str | None = None, author_id: UUID | None = None,
+    author_name: str | None = None, stream_id: str | None = None,
+    sources: list[dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
+    require_assignee: UUID | None = None,
+) -> Appended | None:
+    """`append` as its own unit of work, in one round trip (the hot path of every message).
+
+    With `require_assignee`, None also when that user does not hold the conversation.
+
+    Run on a connection outside any transaction: the SQL function is the transaction, and
+    it sets the tenant before touching a row (migrations/0004_append_event.sql).
+    """
+    try:
+        row = await conn.fetchrow(
+            "SELECT * FROM clienta_append_event("
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            org_id, conversation_id, kind, client_id, author_role, author_id, author_name,
+            text, stream_id, sources, meta, require_assignee,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateClientId(client_id) from exc
+    if row is None:
+        return None
+    return Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
+
+
 async def by_client_id(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
                        client_id: str) -> StoredEvent | None:
     row = await conn.fetchrow(

@@ -173,21 +173,20 @@ class AgentSession:
     async def _write(self, kind: str, conv_id: UUID, frame: dict[str, Any]) -> None:
         me = self.me
         assert me is not None
-        if kind == "msg":
-            async with self.s.db.unit_of_work(me.org_id) as conn:
-                conv = await convs.get(conn, me.org_id, conv_id)
-            if conv is None:
-                self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
-                return
-            if conv.mode != "agent" or conv.assignee_id != me.user_id:
-                self.sock.error(ErrorCode.FORBIDDEN, "claim the conversation before replying",
-                                frame["id"])
-                return
+        # a reply is stored only while this agent holds the conversation (checked in the
+        # same statement); notes need only the conversation to be the org's
         stored = await self.s.conversations.store(
             me.org_id, conv_id, kind=kind, author_role="agent", text=frame["text"],
-            client_id=frame["id"], author_id=me.user_id, author_name=me.name or None)
+            client_id=frame["id"], author_id=me.user_id, author_name=me.name or None,
+            require_assignee=me.user_id if kind == "msg" else None)
         if stored is None:
-            self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
+            async with self.s.db.unit_of_work(me.org_id) as conn:
+                exists = await convs.get(conn, me.org_id, conv_id) is not None
+            if exists:
+                self.sock.error(ErrorCode.FORBIDDEN, "claim the conversation before replying",
+                                frame["id"])
+            else:
+                self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
             return
         self.conn.send(frames.ack(frame["id"], stored.event.seq))
 

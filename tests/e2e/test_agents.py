@@ -115,8 +115,12 @@ async def test_claim_race_has_one_winner(clienta_server, org) -> None:
     loser = desk_b if mode["agent"]["name"] == "A" else desk_a
     err = await loser.expect("error", code="conflict")
     assert "another agent" in err["message"]
+    # the loser cannot reply in a conversation another agent holds
+    await loser.send({"t": "msg", "conversation_id": conv, "id": "sneak", "text": "hi"})
+    assert (await loser.expect("error", ref="sneak"))["code"] == "forbidden"
     await guest.drain(0.3)
     assert len(guest.of_type("mode")) == 2  # queued, then exactly one agent
+    assert not [f for f in guest.of_type("msg") if f.get("id") == "sneak"]
     for c in (guest, desk_a, desk_b):
         await c.close()
 

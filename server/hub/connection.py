@@ -21,8 +21,22 @@ log = logging.getLogger("clienta.conn")
 
 STORED_EVENTS = frozenset({"msg", "note"})
 
+
+class Shared:
+    """One encoded room event shared by every local member. The transport builds its
+    websocket frame once (`wire`) and writes the same bytes to each socket."""
+
+    __slots__ = ("data", "wire")
+
+    def __init__(self, data: str | bytes) -> None:
+        self.data = data
+        self.wire: bytes | None = None
+
+
+Payload = str | bytes | Shared
+
 Sender = Callable[[str | bytes], Awaitable[None]]
-FastWrite = Callable[[str | bytes], bool]
+FastWrite = Callable[[Any], bool]
 Closer = Callable[[int], Awaitable[None]]
 
 
@@ -82,7 +96,7 @@ class Connection:
         self.replaying: dict[str, list[dict[str, Any]]] = {}
         self._pending: list[Any] = []
         # conversation id -> seq -> payload held behind a gap; `on_gap` asks for a repair
-        self.gaps: dict[str, dict[int, str | bytes]] = {}
+        self.gaps: dict[str, dict[int, Payload]] = {}
         self.on_gap: Callable[[Connection, str], None] | None = None
         self.frames_out = 0
         self.tally = tally  # the process-wide frames-out count for this kind, or None
@@ -94,7 +108,7 @@ class Connection:
     def send(self, frame: dict[str, Any]) -> None:
         self.send_encoded(self.codec.encode(frame))
 
-    def send_encoded(self, payload: str | bytes) -> None:
+    def send_encoded(self, payload: Payload) -> None:
         if self.closed:
             return
         if not self._queue and self._fast_write is not None and self._fast_write(payload):
@@ -102,6 +116,8 @@ class Connection:
             if self.tally is not None:
                 self.tally.n += 1
             return
+        if isinstance(payload, Shared):
+            payload = payload.data  # the slow path goes through ASGI, which frames it
         self._queue.append(payload)
         self._queued_bytes += len(payload)
         if self._queued_bytes > self.max_bytes:
@@ -113,7 +129,7 @@ class Connection:
         if self._writer is None:
             self._writer = asyncio.create_task(self._drain(), name=f"writer-{self.conn_id}")
 
-    def deliver(self, frame: dict[str, Any], payload: str | bytes) -> None:
+    def deliver(self, frame: dict[str, Any], payload: Payload) -> None:
         """A room event: drop what this connection already has, hold it during replay."""
         conv = frame.get("conversation_id")
         seq = frame.get("seq")

@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 
 from server.broker.base import Broker
-from server.hub.connection import Connection
+from server.hub.connection import Connection, Shared
 
 log = logging.getLogger("clienta.hub")
 
@@ -86,12 +86,12 @@ class Hub:
             return
         frame = envelope["f"]
         agents_only = envelope.get("a") == AUDIENCE_AGENTS
-        encoded: dict[str, str | bytes] = {}
+        encoded: dict[str, Shared] = {}
         for conn in tuple(members):
             if agents_only and conn.kind != "agent":
                 continue
             payload = encoded.get(conn.codec.name)
             if payload is None:
-                payload = encoded[conn.codec.name] = conn.codec.encode(frame)
+                payload = encoded[conn.codec.name] = Shared(conn.codec.encode(frame))
             conn.deliver(frame, payload)
             self.frames_fanned_out += 1

@@ -15,6 +15,9 @@ from __future__ import annotations
 import contextlib
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+
+from server.hub.connection import Shared
 
 ABORT_GRACE_S = 1.0
 
@@ -26,7 +29,7 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
         extensions["clienta.write"] = self._write_now  # type: ignore[index]
         await super().run_asgi()
 
-    def _write_now(self, payload: str | bytes) -> bool:
+    def _write_now(self, payload: str | bytes | Shared) -> bool:
         """Write a frame synchronously when the transport is not pushing back.
 
         False means "queue it and await the ASGI send": the caller's outbox keeps order.
@@ -34,6 +37,18 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
         if (not self.writable.is_set() or self.disconnected or self.close_sent
                 or not self.handshake_complete or self.transport.is_closing()):
             return False
+        if isinstance(payload, Shared):
+            if self.conn.extensions:  # never with deflate off, but stay correct if on
+                payload = payload.data
+            else:
+                wire = payload.wire
+                if wire is None:
+                    data = payload.data
+                    frame = (Frame(Opcode.TEXT, data.encode()) if isinstance(data, str)
+                             else Frame(Opcode.BINARY, data))
+                    wire = payload.wire = frame.serialize(mask=False, extensions=[])
+                self.transport.write(wire)
+                return True
         if isinstance(payload, str):
             self.conn.send_text(payload.encode())
         else:

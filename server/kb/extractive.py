@@ -48,7 +48,13 @@ def best_sentences(question: str, text: str, *, max_chars: int = MAX_ANSWER_CHAR
     if not keep:
         return ""
     scores = _score([units[i] for i in keep], question)
-    best = max(range(len(keep)), key=lambda j: (scores[j], -j)) if any(scores) else 0
+    # the best pair of neighbouring sentences, earliest on ties: an answer often spans a
+    # sentence and the next, and documents put the general case before the exceptions
+    pair = [scores[j] + (scores[j + 1] if j + 1 < len(keep) and keep[j + 1] == keep[j] + 1
+                         else 0.0) for j in range(len(keep))]
+    best = max(range(len(keep)), key=lambda j: (round(pair[j], 6), -j)) if any(scores) else 0
+    if best + 1 < len(keep) and scores[best] == 0:
+        best += 1  # the pair's value is all in its second sentence: start there
     chosen = [keep[best]]
     # a short sentence (or a Thai phrase) reads better with the one that follows it
     want = 160 if is_thai(units[keep[best]]) else 100

@@ -63,7 +63,10 @@ async def test_reload_resumes_the_same_conversation(org: OrgHandle, new_context)
     await expect(v.bubbles("visitor").locator(".meta")).to_have_count(0)
     texts = await v.texts()
     assert texts[: len(before)] == before
-    assert len(texts) == len(set(texts)) == len(before) + 2
+    # two answers may quote the same passage, so count bubbles, not distinct texts
+    assert len(texts) == len(before) + 2
+    assert texts[len(before)] == "How many business days until the refund is paid to my card?"
+    assert [t for t in texts if t.startswith("How many business days")] == [texts[len(before)]]
 
 
 async def test_thai_locale_wraps_at_360px(org: OrgHandle, new_context) -> None:

@@ -74,7 +74,7 @@ class ConversationService:
         (or, with `require_assignee`, not held by that agent)."""
         try:
             async with self.db.pool.acquire() as conn:
-                appended = await messages.append_alone(
+                appended = await messages.append(
                     conn, org_id, conversation_id, kind=kind, author_role=author_role,
                     text=text, client_id=client_id, author_id=author_id,
                     author_name=author_name, stream_id=stream_id, sources=sources, meta=meta,

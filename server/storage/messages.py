@@ -68,33 +68,6 @@ def _event(row: asyncpg.Record, duplicate: bool = False) -> StoredEvent:
                        duplicate)
 
 
-# One round trip: return the first event of a retried client id, else bump the counter
-# (row lock: writers of one conversation queue here) and insert. `$11` is the org, so a
-# conversation of another org matches nothing. The conversation's mode comes back too.
-_APPEND = f"""
-WITH existing AS (
-    SELECT {_COLS} FROM events
-    WHERE conversation_id = $1 AND client_id = $3 AND kind = $2
-),
-bump AS (
-    UPDATE conversations SET last_seq = last_seq + 1, updated_at = now()
-    WHERE id = $1 AND org_id = $11 AND NOT EXISTS (SELECT 1 FROM existing)
-    RETURNING last_seq, mode
-),
-ins AS (
-    INSERT INTO events (org_id, conversation_id, seq, kind, client_id, author_role, author_id,
-                        author_name, body, stream_id, sources, meta)
-    SELECT $11, $1, bump.last_seq, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM bump
-    RETURNING {_COLS}
-)
-SELECT ins.*, false AS duplicate, (SELECT mode FROM bump) AS mode FROM ins
-UNION ALL
-SELECT existing.*, true AS duplicate,
-       (SELECT mode FROM conversations WHERE id = $1 AND org_id = $11) AS mode
-FROM existing
-"""
-
-
 class DuplicateClientId(Exception):
     """A concurrent first try of the same client id stored it; this transaction is void."""
 
@@ -110,39 +83,18 @@ async def append(
     author_role: str, text: str, client_id: str | None = None, author_id: UUID | None = None,
     author_name: str | None = None, stream_id: str | None = None,
     sources: list[dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
-) -> Appended | None:
-    """Store one event; a retried client id returns the first event marked duplicate.
-
-    Must run inside a unit of work. None when the conversation is not this org's. Two
-    concurrent first tries of one client id both miss `existing`; the second then fails
-    the unique index: the caller's unit of work rolls back (no seq is spent) and the
-    caller reads the winner with `by_client_id` (DuplicateClientId).
-    """
-    try:
-        row = await conn.fetchrow(
-            _APPEND, conversation_id, kind, client_id, author_role, author_id, author_name,
-            text, stream_id, sources, meta, org_id,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise DuplicateClientId(client_id) from exc
-    if row is None:
-        return None
-    return Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
-
-
-async def append_alone(
-    conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, *, kind: str,
-    author_role: str, text: str, client_id: str | None = None, author_id: UUID | None = None,
-    author_name: str | None = None, stream_id: str | None = None,
-    sources: list[dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
     require_assignee: UUID | None = None,
 ) -> Appended | None:
-    """`append` as its own unit of work, in one round trip (the hot path of every message).
+    """Store one event in one round trip; a retried client id returns the first event,
+    marked duplicate. None when the conversation is not this org's (or, with
+    `require_assignee`, not held by that user).
 
-    With `require_assignee`, None also when that user does not hold the conversation.
-
-    Run on a connection outside any transaction: the SQL function is the transaction, and
-    it sets the tenant before touching a row (migrations/0004_append_event.sql).
+    The SQL function (migrations/0004_append_event.sql) names the tenant before touching a
+    row, so on a connection outside any transaction it is a whole unit of work by itself
+    (the hot path of every message); inside a unit of work it joins that transaction. Two
+    concurrent first tries of one client id both miss the existing row; the second fails
+    the unique index (DuplicateClientId): its transaction rolls back, no seq is spent, and
+    the caller reads the winner with `by_client_id`.
     """
     try:
         row = await conn.fetchrow(

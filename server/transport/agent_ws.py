@@ -8,7 +8,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from server.hub.rooms import org_channel, room
 from server.protocol import frames
@@ -19,7 +19,7 @@ from server.services.agents import user_channel
 from server.services.conversations import ModeRefused
 from server.storage import agent_tools
 from server.storage import conversations as convs
-from server.transport.socket import Closed, FrameSocket
+from server.transport.socket import Closed, FrameSocket, serve
 
 log = logging.getLogger("clienta.agent")
 
@@ -27,24 +27,7 @@ WRITE_FRAMES = frozenset({"claim", "release", "transfer", "close", "msg", "note"
 
 
 async def agent_endpoint(ws: WebSocket) -> None:
-    services = ws.app.state.services
-    sock = FrameSocket(ws, "agent", AGENT_FRAMES, services.settings.limits, services.metrics)
-    sock.repair_gaps_with(services.conversations.repair_gap)
-    await sock.accept()
-    session = AgentSession(services, sock)
-    try:
-        await session.run()
-    except Closed as exc:
-        await sock.close(exc.code)
-    except (WebSocketDisconnect, TimeoutError):
-        pass
-    except Exception:
-        log.exception("agent session failed", extra={"conn_id": sock.conn.conn_id})
-        with contextlib.suppress(Exception):
-            await sock.close(CloseCode.RESTARTING)
-    finally:
-        await session.leave()
-        await sock.finish()
+    await serve(ws, "agent", AGENT_FRAMES, AgentSession)
 
 
 class AgentSession:

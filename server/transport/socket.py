@@ -4,9 +4,11 @@ frames with limits, answer bad frames with `error`, and close abusers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -126,3 +128,33 @@ class FrameSocket:
     async def finish(self) -> None:
         self.metrics.connections.labels(self.kind).dec()
         await self.conn.stop()
+
+
+class Session(Protocol):
+    async def run(self) -> None: ...
+
+    async def leave(self) -> None: ...
+
+
+async def serve(ws: WebSocket, kind: str, table: dict[str, dict[str, Field]],
+                make_session: Callable[[Any, FrameSocket], Session]) -> None:
+    """Run one websocket session of either kind: accept, run, close with the right code,
+    and always leave its rooms."""
+    services = ws.app.state.services
+    sock = FrameSocket(ws, kind, table, services.settings.limits, services.metrics)
+    sock.repair_gaps_with(services.conversations.repair_gap)
+    await sock.accept()
+    session = make_session(services, sock)
+    try:
+        await session.run()
+    except Closed as exc:
+        await sock.close(exc.code)
+    except (WebSocketDisconnect, TimeoutError):
+        pass
+    except Exception:
+        log.exception("session failed", extra={"conn_id": sock.conn.conn_id, "kind": kind})
+        with contextlib.suppress(Exception):
+            await sock.close(CloseCode.RESTARTING)
+    finally:
+        await session.leave()
+        await sock.finish()

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from server.domain.handoff import asks_for_human, says_unhelped
 from server.domain.modes import Mode, Trigger
@@ -18,30 +18,13 @@ from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import VISITOR_FRAMES
 from server.storage import accounts, agent_tools
 from server.storage import conversations as convs
-from server.transport.socket import Closed, FrameSocket
+from server.transport.socket import Closed, FrameSocket, serve
 
 log = logging.getLogger("clienta.visitor")
 
 
 async def visitor_endpoint(ws: WebSocket) -> None:
-    services = ws.app.state.services
-    sock = FrameSocket(ws, "visitor", VISITOR_FRAMES, services.settings.limits, services.metrics)
-    sock.repair_gaps_with(services.conversations.repair_gap)
-    await sock.accept()
-    session = VisitorSession(services, sock)
-    try:
-        await session.run()
-    except Closed as exc:
-        await sock.close(exc.code)
-    except (WebSocketDisconnect, TimeoutError):
-        pass
-    except Exception:
-        log.exception("visitor session failed", extra={"conn_id": sock.conn.conn_id})
-        with contextlib.suppress(Exception):
-            await sock.close(CloseCode.RESTARTING)
-    finally:
-        await session.leave()
-        await sock.finish()
+    await serve(ws, "visitor", VISITOR_FRAMES, VisitorSession)
 
 
 class VisitorSession:

@@ -60,7 +60,6 @@ class Connection:
         "max_bytes",
         "on_gap",
         "org_id",
-        "principal",
         "replaying",
         "seen_seq",
         "slow",
@@ -88,7 +87,6 @@ class Connection:
         self.close_code: int | None = None
         self.org_id: UUID | None = None
         self.user_id: UUID | None = None
-        self.principal: Any = None
         # conversation id -> highest seq delivered; drops replay/live duplicates
         self.seen_seq: dict[str, int] = {}
         self.conversations: set[str] = set()
@@ -101,9 +99,6 @@ class Connection:
         self.frames_out = 0
         self.tally = tally  # the process-wide frames-out count for this kind, or None
         self.slow = False
-
-    def start(self) -> None:
-        """Kept for symmetry with stop(); writers start on demand."""
 
     def send(self, frame: dict[str, Any]) -> None:
         self.send_encoded(self.codec.encode(frame))

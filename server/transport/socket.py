@@ -57,7 +57,6 @@ class FrameSocket:
 
     async def accept(self) -> None:
         await self.ws.accept(subprotocol=self.subprotocol)
-        self.conn.start()
         self.metrics.connections.labels(self.kind).inc()
 
     async def _send(self, payload: str | bytes) -> None:

@@ -22,12 +22,6 @@ from server.storage.db import Database
 
 log = logging.getLogger("clienta.agents")
 
-NO_AGENT_TEXT = ("No one from the team is online right now. Leave your email and we will "
-                 "get back to you, or keep this window open.")
-WAIT_OFFER_TEXT = ("Sorry for the wait. You can keep waiting for a person, or go back to the "
-                   "assistant.")
-
-
 def user_channel(user_id: UUID | str) -> str:
     return f"u:{user_id}"
 
@@ -79,8 +73,7 @@ class AgentService:
 
     # ---- actions ----------------------------------------------------------------------
 
-    async def claim(self, principal: Principal, conversation_id: UUID, *,
-                    system_text: str | None = None) -> str:
+    async def claim(self, principal: Principal, conversation_id: UUID) -> str:
         """Atomic: of two agents claiming at once, one wins and the other gets ModeRefused."""
         me = principal.user_id
 
@@ -92,7 +85,6 @@ class AgentService:
             return None
 
         agent = {"id": str(me), "name": principal.name or "Support"}
-        text = system_text or f"{agent['name']} joined the conversation."
         key = str(conversation_id)
         # The bot stops first, so its partial text takes its seq before the claim's system
         # message; a stream that started in between is stopped again after the commit and
@@ -100,7 +92,8 @@ class AgentService:
         await self.bot.cancel(key)
         mode = await self.conversations.change_mode(
             principal.org_id, conversation_id, Trigger.CLAIM, agent=agent, assignee_id=me,
-            system_text=text, guard=guard, before_publish=lambda: self.bot.cancel(key))
+            message="agent_joined", message_args={"agent": agent["name"]}, guard=guard,
+            before_publish=lambda: self.bot.cancel(key))
         if mode is None:
             raise ModeRefused("this conversation cannot be claimed")
         return mode
@@ -140,7 +133,8 @@ class AgentService:
         await self.conversations.change_mode(
             principal.org_id, conversation_id, Trigger.CLAIM, agent=agent,
             assignee_id=target.id, guard=guard,
-            system_text=f"{principal.name or 'An agent'} transferred you to {agent['name']}.")
+            message="transferred",
+            message_args={"by": principal.name or "Support", "agent": agent["name"]})
         summary = await self.conversations.summary(principal.org_id, conversation_id)
         await self.hub.publish(user_channel(target.id),
                                {"t": "assigned", "conversation": summary})
@@ -151,9 +145,8 @@ class AgentService:
         """Auto-assign when the org wants it; tell the visitor when nobody is online."""
         online = await self.presence_users(org_id)
         if not online:
-            await self.conversations.store(org_id, conversation_id, kind="msg",
-                                           author_role="system", text=NO_AGENT_TEXT,
-                                           meta={"ask_email": True})
+            await self.conversations.say(org_id, conversation_id, "no_agent",
+                                         meta={"ask_email": True})
             return
         async with self.db.unit_of_work(org_id) as conn:
             org = await accounts_store.org_by_id(conn, org_id)
@@ -196,9 +189,8 @@ class AgentService:
                 async with self.db.pool.acquire() as conn:
                     due = await agent_tools.take_due_wait_offers(conn, self.queue_wait_s)
                 for org_id, conversation_id in due:
-                    await self.conversations.store(
-                        org_id, conversation_id, kind="msg", author_role="system",
-                        text=WAIT_OFFER_TEXT, meta={"offer_wait_choice": True})
+                    await self.conversations.say(org_id, conversation_id, "wait_offer",
+                                                 meta={"offer_wait_choice": True})
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from server.domain.modes import Mode, TransitionError, Trigger, transition
+from server.domain.system_text import has_text, system_text
 from server.hub.connection import Connection
 from server.hub.rooms import AUDIENCE_AGENTS, AUDIENCE_ALL, Hub, org_channel, room
 from server.metrics import Metrics
@@ -25,20 +26,6 @@ log = logging.getLogger("clienta.conversations")
 
 # how long an out-of-order event waits for the missing ones before Postgres is asked
 GAP_GRACE_S = 0.05
-
-SYSTEM_TEXT = {
-    Trigger.VISITOR_HANDOFF: "You asked for a person. Someone from the team will join shortly.",
-    Trigger.ASKED_FOR_HUMAN: "You asked for a person. Someone from the team will join shortly.",
-    Trigger.NO_ANSWER: "I could not find that in our help content, so I am asking a person "
-                       "from the team to help.",
-    Trigger.LLM_FAILED: "Sorry, I am having trouble answering right now. I am asking a person "
-                        "from the team to help.",
-    Trigger.UNRESOLVED: "It seems I am not helping, so I am asking a person from the team.",
-    Trigger.RELEASE: "You are back with the assistant.",
-    Trigger.CLOSE: "This conversation was closed. How did we do?",
-    Trigger.BACK_TO_BOT: "You are back with the assistant.",
-}
-
 
 class ModeRefused(Exception):
     """A guard refused the change (e.g. another agent already claimed the conversation)."""
@@ -125,6 +112,14 @@ class ConversationService:
         finally:
             conn.end_replay(key)
         return top
+
+    async def say(self, org_id: UUID, conversation_id: UUID, key: str,
+                  meta: dict[str, Any] | None = None, **args: str) -> Stored | None:
+        """Store a system message in the visitor's language."""
+        async with self.db.unit_of_work(org_id) as conn:
+            locale = await convs.visitor_locale(conn, org_id, conversation_id)
+        return await self.store(org_id, conversation_id, kind="msg", author_role="system",
+                                text=system_text(key, locale, **args), meta=meta)
 
     def repair_gap(self, conn: Connection, conversation_id: str) -> None:
         """A connection got seq N+k before N: fill the gap from the record if pub/sub does
@@ -226,15 +221,20 @@ class ConversationService:
 
     async def change_mode(self, org_id: UUID, conversation_id: UUID, trigger: Trigger, *,
                           agent: dict[str, Any] | None = None, assignee_id: UUID | None = None,
-                          system_text: str | None = None, guard: Guard | None = None,
+                          message: str | None = None, message_args: dict[str, str] | None = None,
+                          guard: Guard | None = None,
                           before_publish: Callable[[], Any] | None = None) -> str | None:
         """Move the conversation; store a system message; tell the room and the org's agents.
 
         Returns the new mode, or None when the move is not allowed from the current mode.
         `guard` runs under the row lock and may refuse with a reason (ModeRefused).
         `before_publish` runs after the change is committed and before anyone hears of it.
+        `message` names the system message (domain/system_text.py; default: the trigger's,
+        "" for none); it is written in the visitor's language.
         """
-        text = system_text if system_text is not None else SYSTEM_TEXT.get(trigger)
+        if message is None:  # the trigger's own message, when it has one
+            message = trigger.value if has_text(trigger.value) else ""
+        key = message
         async with self.db.unit_of_work(org_id) as conn:
             conv = await convs.get(conn, org_id, conversation_id, for_update=True)
             if conv is None:
@@ -250,7 +250,9 @@ class ConversationService:
                                  assignee_id=keep_assignee,
                                  needs_human=True if target is Mode.QUEUED else None)
             event = None
-            if text:
+            if key:
+                locale = await convs.visitor_locale(conn, org_id, conversation_id)
+                text = system_text(key, locale, **(message_args or {}))
                 appended = await messages.append(conn, org_id, conversation_id, kind="msg",
                                                  author_role="system", text=text,
                                                  meta={"mode": target.value})

@@ -121,6 +121,16 @@ async def mode_of(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID)
     )
 
 
+async def visitor_locale(conn: asyncpg.Connection, org_id: UUID,
+                         conversation_id: UUID) -> str | None:
+    return await conn.fetchval(
+        "SELECT v.locale FROM conversations c JOIN visitors v"
+        " ON v.id = c.visitor_id AND v.org_id = c.org_id"
+        " WHERE c.org_id = $1 AND c.id = $2",
+        org_id, conversation_id,
+    )
+
+
 async def latest_for_visitor(conn: asyncpg.Connection, org_id: UUID,
                              visitor_id: UUID) -> Conversation | None:
     row = await conn.fetchrow(

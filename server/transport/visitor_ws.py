@@ -139,7 +139,7 @@ class VisitorSession:
         mode = stored.mode
         if mode == Mode.CLOSED.value:
             mode = await self.s.conversations.change_mode(org.id, conv_id, Trigger.REOPEN,
-                                                          system_text="") or mode
+                                                          message="") or mode
         if mode != Mode.BOT.value:
             return
         text = frame["text"]
@@ -174,11 +174,8 @@ class VisitorSession:
             await convs.set_followup_email(conn, self.org.id, self.conversation_id, email)
             await convs.update_visitor(conn, self.org.id, self.visitor_id, name=None,
                                        email=email)
-        await self.s.conversations.store(
-            self.org.id, self.conversation_id, kind="msg", author_role="system",
-            text="Thanks, we will reply by email if no one is available here.",
-            meta={"followup_email": True},
-        )
+        await self.s.conversations.say(self.org.id, self.conversation_id, "email_thanks",
+                                       meta={"followup_email": True})
 
     async def _wait_choice(self, choice: str) -> None:
         assert self.org is not None

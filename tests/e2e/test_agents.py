@@ -216,6 +216,17 @@ async def test_handoff_triggers_notify_visitor_and_agents(clienta_server, org, t
     await desk.close()
 
 
+async def test_a_thai_visitor_is_answered_in_thai(clienta_server, org) -> None:
+    guest, _ = await visitor(clienta_server.ws_url, org.site_key, locale="th")
+    await guest.send({"t": "msg", "id": "q", "text": "ขอคุยกับพนักงานหน่อยค่ะ"})
+    await guest.expect("mode", mode="queued")
+    texts = [f["text"] for f in await guest.drain(0.5) + guest.frames
+             if f.get("t") == "msg" and f["author"]["role"] == "system"]
+    assert "คุณขอคุยกับพนักงาน เจ้าหน้าที่จะเข้ามาในไม่ช้า" in texts
+    assert any(t.startswith("ขณะนี้ไม่มีเจ้าหน้าที่ออนไลน์") for t in texts)
+    await guest.close()
+
+
 async def test_repeated_unresolved_turns_hand_off(make_server) -> None:
     server = make_server({"CLIENTA_MAX_UNRESOLVED_TURNS": "2"})
     org = await signup(server.url)

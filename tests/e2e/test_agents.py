@@ -342,3 +342,37 @@ async def test_close_then_csat_and_read_receipts(clienta_server, org) -> None:
     assert r.json()["csat"] == {"score": 4, "comment": "quick"}
     await guest.close()
     await desk.close()
+
+
+async def test_transfer_release_and_away(clienta_server, org) -> None:
+    a, b = await org.add_user("agent", "Anan"), await org.add_user("agent", "Bee")
+    guest, welcome = await queued_visitor(clienta_server.ws_url, org)
+    conv = welcome["conversation_id"]
+    desk_a, _ = await agent(clienta_server.ws_url, a["token"])
+    desk_b, _ = await agent(clienta_server.ws_url, b["token"])
+    await desk_a.send({"t": "claim", "conversation_id": conv})
+    assert (await guest.expect("mode", mode="agent"))["agent"]["name"] == "Anan"
+    await desk_a.send({"t": "transfer", "conversation_id": conv, "user_id": b["user_id"]})
+    moved = await guest.expect("mode", mode="agent")
+    assert moved["agent"] == {"id": b["user_id"], "name": "Bee"}
+    assert (await desk_b.expect("assigned"))["conversation"]["assignee_id"] == b["user_id"]
+    note = await guest.expect("msg", author={"role": "system"}, text="Anan transferred you to Bee.")
+    assert note["seq"] > 0
+    # the old holder can no longer reply; the new one can
+    await desk_a.send({"t": "msg", "conversation_id": conv, "id": "a-late", "text": "hi"})
+    assert (await desk_a.expect("error", ref="a-late"))["code"] == "forbidden"
+    await desk_b.send({"t": "msg", "conversation_id": conv, "id": "b1", "text": "Bee here"})
+    await guest.expect("msg", id="b1")
+    # release hands the conversation back to the bot
+    await desk_b.send({"t": "release", "conversation_id": conv})
+    await guest.expect("mode", mode="bot")
+    # an agent marked away does not count as online
+    for desk in (desk_a, desk_b):
+        await desk.send({"t": "away", "on": True})
+        await desk.send({"t": "ping"})  # frames of one socket are handled in order
+        await desk.expect("pong")
+    late, _ = await visitor(clienta_server.ws_url, org.site_key)
+    await late.send({"t": "handoff"})
+    assert (await late.expect("mode", mode="queued"))["agents_online"] is False
+    for c in (guest, late, desk_a, desk_b):
+        await c.close()

@@ -106,6 +106,7 @@ async def close_services(services: Services) -> None:
         await services.kb.close()
     if services.agents is not None:
         await services.agents.close()
+    await services.hub.close()
     await services.broker.close()
     await services.db.close()
 

@@ -3,7 +3,9 @@ fan-out that encodes each event once per codec and never awaits a member's socke
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +17,10 @@ from server.hub.connection import Connection, Shared
 log = logging.getLogger("clienta.hub")
 
 ControlHandler = Callable[[str, dict[str, Any]], None]
+
+# a failed publish is retried for the other processes a few times, with a bounded backlog
+RETRY_DELAYS_S = (0.1, 0.3, 1.0, 3.0)
+MAX_RETRIES_PENDING = 10_000
 
 AUDIENCE_ALL = "all"
 AUDIENCE_AGENTS = "agents"
@@ -34,6 +40,8 @@ class Hub:
         self.members: dict[str, set[Connection]] = {}
         self._control: list[ControlHandler] = []
         self.frames_fanned_out = 0
+        self.instance_id = uuid.uuid4().hex[:12]
+        self._retries: set[asyncio.Task[None]] = set()
 
     def on_control(self, handler: ControlHandler) -> None:
         self._control.append(handler)
@@ -69,13 +77,38 @@ class Hub:
         try:
             await self.broker.publish(channel, data)
         except Exception as exc:
-            # Degrade, never drop: local members still get it now; other processes'
-            # clients catch up from Postgres when the broker comes back (resync).
+            # Degrade, never drop: local members get it now, and the publish is retried
+            # for the other processes (marked, so this process does not deliver it twice).
             log.warning("publish failed, delivering locally", extra={"error": repr(exc)})
             self.on_message(channel, data)
+            if len(self._retries) < MAX_RETRIES_PENDING:
+                retry = dict(envelope, o=self.instance_id)
+                task = asyncio.create_task(self._retry(channel, retry))
+                self._retries.add(task)
+                task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, channel: str, envelope: dict[str, Any]) -> None:
+        data = msgpack.packb(envelope, use_bin_type=True)
+        for delay in RETRY_DELAYS_S:
+            await asyncio.sleep(delay)
+            try:
+                await self.broker.publish(channel, data)
+                return
+            except Exception:
+                continue
+        # still failing: members elsewhere catch up on the next event (gap repair), on the
+        # broker's resync, or when they resume by last_seq
+        log.warning("publish retries exhausted", extra={"channel": channel[:2]})
+
+    async def close(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)
 
     def on_message(self, channel: str, data: bytes) -> None:
         envelope = msgpack.unpackb(data, raw=False)
+        if envelope.get("o") == self.instance_id:
+            return  # our own retried publish: delivered locally when it first failed
         control = envelope.get("c")
         if control is not None:
             for handler in self._control:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import openai
 
 from server.llm.chat import ChatFailure, ChatRequest
+
+# the SDK's transport: httpx, or its fork httpx2 in recent SDK releases
+try:
+    import httpx2
+
+    HTTP_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
+except ImportError:  # pragma: no cover - older SDKs
+    HTTP_ERRORS = (httpx.HTTPError,)
 from server.settings import Settings
 
 
@@ -34,18 +43,29 @@ class OpenAIChat:
         deadline = loop.time() + self.timeout_s
         try:
             async with asyncio.timeout(self.first_token_timeout_s) as budget:
-                stream = await self.client.chat.completions.create(
+                # The SDK makes the call (auth, errors, timeouts); the SSE lines are read
+                # raw: its typed parse of every chunk cost more CPU than the rest of the
+                # token path together.
+                async with self.client.chat.completions.with_streaming_response.create(
                     model=self.model, messages=messages, stream=True, store=False,
-                )
-                try:
+                ) as response:
                     got_first = False
                     finished = False
-                    async for chunk in stream:
-                        if not chunk.choices:
+                    async for line in response.http_response.aiter_lines():
+                        if not line.startswith("data:"):
                             continue
-                        if chunk.choices[0].finish_reason is not None:
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            break
+                        chunk = json.loads(data)
+                        if "error" in chunk:
+                            raise ChatFailure("the model reported an error mid-stream")
+                        choices = chunk.get("choices") or ()
+                        if not choices:
+                            continue
+                        if choices[0].get("finish_reason") is not None:
                             finished = True
-                        text = chunk.choices[0].delta.content
+                        text = (choices[0].get("delta") or {}).get("content")
                         if not text:
                             continue
                         if not got_first:
@@ -55,11 +75,9 @@ class OpenAIChat:
                     if not finished:
                         # a stream cut mid-way can end quietly: never store it as whole
                         raise ChatFailure("the model's stream ended before it finished")
-                finally:
-                    await stream.close()
         except TimeoutError as exc:
             raise ChatFailure("the model timed out") from exc
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
+        except (openai.OpenAIError, *HTTP_ERRORS, ValueError) as exc:
             raise ChatFailure(f"the model failed: {type(exc).__name__}") from exc
 
     async def close(self) -> None:

@@ -6,6 +6,7 @@ message text (`stamp`/`unstamp`) so sender and receiver may live in different pr
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import itertools
@@ -42,7 +43,7 @@ def unstamp(text: str) -> tuple[str, float] | None:
         return None
 
 
-class Client:
+class Client(abc.ABC):
     """One msgpack websocket with a reader task; subclasses add the role's handshake."""
 
     path = "/"
@@ -248,9 +249,9 @@ class Client:
                     with contextlib.suppress(Exception):
                         await self.ws.close()
 
+    @abc.abstractmethod
     async def resume(self, timeout_s: float) -> None:
         """The role's handshake after a reconnect (hello, joins with `last_seq`)."""
-        raise NotImplementedError
 
 
     async def close(self) -> None:

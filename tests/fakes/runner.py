@@ -6,6 +6,7 @@ Both fakes inherit `FakeServer`: `async with Fake() as f` in async tests,
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import threading
@@ -15,7 +16,7 @@ from typing import Any, Self
 from aiohttp import web
 
 
-class FakeServer:
+class FakeServer(abc.ABC):
     """Lifecycle shared by the fakes; subclasses implement `build_app`."""
 
     host = "127.0.0.1"
@@ -29,8 +30,9 @@ class FakeServer:
         self._stopping: asyncio.Event | None = None
 
     # -- to implement -------------------------------------------------------
+    @abc.abstractmethod
     def build_app(self) -> web.Application:
-        raise NotImplementedError
+        """The aiohttp application this fake serves."""
 
     # -- addresses ----------------------------------------------------------
     @property

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute
 
 from server.broker.base import Broker
 from server.broker.memory import MemoryBroker
@@ -34,6 +34,7 @@ from server.storage.db import Database
 from server.storage.migrate import apply_migrations
 from server.transport.agent_ws import agent_endpoint
 from server.transport.visitor_ws import visitor_endpoint
+from server.transport.wire import Sockets
 
 log = logging.getLogger("clienta.app")
 
@@ -111,11 +112,12 @@ async def close_services(services: Services) -> None:
     await services.db.close()
 
 
+# served by `transport.wire.WireSocket`, which uvicorn switches upgraded connections to
+WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent_endpoint}
+
+
 def _routes() -> list[BaseRoute]:
-    routes: list[BaseRoute] = [
-        WebSocketRoute("/v1/ws/visitor", visitor_endpoint),
-        WebSocketRoute("/v1/ws/agent", agent_endpoint),
-    ]
+    routes: list[BaseRoute] = []
     for module in (health, accounts, org, conversations, agent_tools, kb, static):
         routes += module.routes()
     return routes
@@ -125,15 +127,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         services = await build_services(settings)
         app.state.services = services
+        limits = settings.limits
+        sockets = Sockets(WEBSOCKET_ENDPOINTS, services, limits.ping_interval_s,
+                          limits.max_frame_bytes)
+        sockets.start()
         if services.kb is not None:
             await services.kb.start()
         try:
-            yield
+            # uvicorn hands this state to the websocket protocol it builds per upgrade
+            yield {"sockets": sockets}
         finally:
             await drain(services)
+            await sockets.close()
             await close_services(services)
 
     app = Starlette(routes=_routes(), lifespan=lifespan,

@@ -69,13 +69,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         uvicorn.run(
             "server.app:app_factory", factory=True, host=args.host, port=args.port,
             workers=args.workers if args.workers > 1 else None,
-            ws_max_size=settings.limits.max_frame_bytes, ws_ping_interval=20,
-            # chat frames are small: per-connection deflate costs more CPU than it saves,
-            # and it would stop one encoding of a broadcast being shared by every member
-            ws_per_message_deflate=False,
-            ws_ping_timeout=20, log_config=None, access_log=False, lifespan="on",
+            log_config=None, access_log=False, lifespan="on",
             timeout_graceful_shutdown=5, backlog=4096,
-            ws="server.transport.uvicorn_ws:AbortableWebSocketProtocol",
+            # upgrades go to the hub's own websocket protocol (frame limit, keepalive and
+            # no per-message deflate are its settings: server/transport/wire.py)
+            ws="server.transport.wire:WireSocket",
         )
     return 0
 

@@ -26,6 +26,8 @@ class Limits:
     # byte bound of one connection's outbox before it is cut off as too slow
     outbox_max_bytes: int = 1024 * 1024
     hello_timeout_s: float = 10.0
+    # a socket silent this long gets a ping; silent twice as long, it is dropped
+    ping_interval_s: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,7 @@ class Settings:
             msg_rate_per_s=float(e.get("CLIENTA_MSG_RATE", 5.0)),
             max_bad_frames=int(e.get("CLIENTA_MAX_BAD_FRAMES", 10)),
             outbox_max_bytes=int(e.get("CLIENTA_OUTBOX_MAX_BYTES", 1024 * 1024)),
+            ping_interval_s=float(e.get("CLIENTA_WS_PING_INTERVAL", 20.0)),
         )
         return cls(
             home=home,

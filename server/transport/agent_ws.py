@@ -8,8 +8,6 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from starlette.websockets import WebSocket
-
 from server.hub.rooms import org_channel, room
 from server.protocol import frames
 from server.protocol.codes import CloseCode, ErrorCode
@@ -20,14 +18,15 @@ from server.services.conversations import ModeRefused
 from server.storage import agent_tools
 from server.storage import conversations as convs
 from server.transport.socket import Closed, FrameSocket, serve
+from server.transport.wire import WireSocket
 
 log = logging.getLogger("clienta.agent")
 
 WRITE_FRAMES = frozenset({"claim", "release", "transfer", "close", "msg", "note"})
 
 
-async def agent_endpoint(ws: WebSocket) -> None:
-    await serve(ws, "agent", AGENT_FRAMES, AgentSession)
+async def agent_endpoint(peer: WireSocket) -> None:
+    await serve(peer, "agent", AGENT_FRAMES, AgentSession)
 
 
 class AgentSession:

@@ -10,8 +10,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
-
 from server.hub.connection import Connection
 from server.metrics import Metrics
 from server.protocol import frames
@@ -20,6 +18,7 @@ from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import Field, FrameError
 from server.protocol.session import EdgePolicy
 from server.settings import Limits
+from server.transport.wire import Disconnected, WireSocket
 
 log = logging.getLogger("clienta.ws")
 
@@ -36,61 +35,42 @@ class Closed(Exception):
 class FrameSocket:
     """One accepted websocket: decode, validate, rate-limit; encode via the Connection."""
 
-    def __init__(self, ws: WebSocket, kind: str, table: dict[str, dict[str, Field]],
+    def __init__(self, peer: WireSocket, kind: str, table: dict[str, dict[str, Field]],
                  limits: Limits, metrics: Metrics) -> None:
-        self.ws = ws
+        self.peer = peer
         self.kind = kind
         self.table = table
         self.limits = limits
         self.metrics = metrics
         self.policy = EdgePolicy(limits)
         self.frames_in = metrics.frames_in.labels(kind)
-        offered = ws.scope.get("subprotocols") or []
-        self.subprotocol, self.codec = negotiate(list(offered))
-        extensions = ws.scope.get("extensions") or {}
-        self.conn = Connection(uuid.uuid4().hex[:12], kind, self.codec, self._send, self._close,
-                               limits.outbox_max_bytes, extensions.get("clienta.write"),
+        self.subprotocol, self.codec = negotiate(peer.subprotocols)
+        self.conn = Connection(uuid.uuid4().hex[:12], kind, self.codec, peer.send, self._close,
+                               limits.outbox_max_bytes, peer.write_now,
                                metrics.frames_out.get(kind))
 
     def repair_gaps_with(self, repair: Any) -> None:
         self.conn.on_gap = repair
 
-    async def accept(self) -> None:
-        await self.ws.accept(subprotocol=self.subprotocol)
+    def accept(self) -> None:
+        self.peer.accept(self.subprotocol)
         self.metrics.connections.labels(self.kind).inc()
 
-    async def _send(self, payload: str | bytes) -> None:
-        if isinstance(payload, str):
-            await self.ws.send_text(payload)
-        else:
-            await self.ws.send_bytes(payload)
-
     async def _close(self, code: int) -> None:
-        abort = self.ws.scope.get("extensions", {}).get("clienta.abort")
         if self.conn.slow:
             self.metrics.slow_consumers.inc()
-        if abort is not None and self.conn.slow:
-            abort(code)  # never wait on a socket that is not being read
+            self.peer.abort(code)  # never wait on a socket that is not being read
             return
-        await self.ws.close(code)
+        await self.peer.close(code)
 
     async def next_frame(self, timeout: float | None = None) -> dict[str, Any]:
         """The next valid frame. Bad ones are answered here; abuse raises Closed."""
         while True:
             if timeout is None:
-                message = await self.ws.receive()
+                data = await self.peer.receive()
             else:
-                message = await asyncio.wait_for(self.ws.receive(), timeout)
-            if message["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(message.get("code", 1000))
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes")
-            if data is None:
-                continue
-            self.frames_in.inc()
-            if len(data) > self.limits.max_frame_bytes:
-                raise Closed(CloseCode.TOO_BIG)
+                data = await asyncio.wait_for(self.peer.receive(), timeout)
+            self.frames_in.inc()  # the frame size limit is the transport's (close 1009)
             try:
                 raw = self.codec.decode(data)
                 frame = frames.validate(raw, self.table, self.limits)
@@ -135,20 +115,23 @@ class Session(Protocol):
     async def leave(self) -> None: ...
 
 
-async def serve(ws: WebSocket, kind: str, table: dict[str, dict[str, Field]],
+async def serve(peer: WireSocket, kind: str, table: dict[str, dict[str, Field]],
                 make_session: Callable[[Any, FrameSocket], Session]) -> None:
     """Run one websocket session of either kind: accept, run, close with the right code,
     and always leave its rooms."""
-    services = ws.app.state.services
-    sock = FrameSocket(ws, kind, table, services.settings.limits, services.metrics)
+    services = peer.services
+    sock = FrameSocket(peer, kind, table, services.settings.limits, services.metrics)
     sock.repair_gaps_with(services.conversations.repair_gap)
-    await sock.accept()
+    try:
+        sock.accept()
+    except Disconnected:
+        return
     session = make_session(services, sock)
     try:
         await session.run()
     except Closed as exc:
         await sock.close(exc.code)
-    except (WebSocketDisconnect, TimeoutError):
+    except (Disconnected, TimeoutError):
         pass
     except Exception:
         log.exception("session failed", extra={"conn_id": sock.conn.conn_id, "kind": kind})
@@ -157,3 +140,5 @@ async def serve(ws: WebSocket, kind: str, table: dict[str, dict[str, Field]],
     finally:
         await session.leave()
         await sock.finish()
+        if not peer.close_sent:
+            await peer.close(CloseCode.NORMAL)

@@ -8,8 +8,6 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from starlette.websockets import WebSocket
-
 from server.domain.handoff import asks_for_human, says_unhelped
 from server.domain.modes import Mode, Trigger
 from server.hub.rooms import AUDIENCE_AGENTS, room
@@ -19,12 +17,13 @@ from server.protocol.frames import VISITOR_FRAMES
 from server.storage import accounts, agent_tools
 from server.storage import conversations as convs
 from server.transport.socket import Closed, FrameSocket, serve
+from server.transport.wire import WireSocket
 
 log = logging.getLogger("clienta.visitor")
 
 
-async def visitor_endpoint(ws: WebSocket) -> None:
-    await serve(ws, "visitor", VISITOR_FRAMES, VisitorSession)
+async def visitor_endpoint(peer: WireSocket) -> None:
+    await serve(peer, "visitor", VISITOR_FRAMES, VisitorSession)
 
 
 class VisitorSession:
@@ -38,14 +37,14 @@ class VisitorSession:
         self.locale: str | None = None
 
     async def run(self) -> None:
-        ws = self.sock.ws
-        site_key = ws.query_params.get("site_key", "")
+        peer = self.sock.peer
+        site_key = peer.query.get("site_key", "")
         org = None
         if site_key and len(site_key) <= 128:
             org = await self.s.orgs.by_site_key(site_key)
         if org is None:
             raise Closed(CloseCode.FORBIDDEN)
-        origin = ws.headers.get("origin")
+        origin = peer.headers.get("origin")
         if org.allowed_origins and origin not in org.allowed_origins:
             raise Closed(CloseCode.FORBIDDEN)
         self.org = org

@@ -1,0 +1,317 @@
+"""The hub's websocket transport: an asyncio Protocol that uvicorn hands each upgrade to.
+
+uvicorn keeps HTTP (its `ws` option names the class it switches an upgraded connection
+to); from the upgrade on, frames go between this protocol and the session without ASGI.
+The RFC 6455 work is `server/protocol/websocket.py`. What this layer adds:
+
+- writes are synchronous while the socket is not pushing back (`write_now`), so room
+  fan-out costs no task switch per member, and a broadcast's frame is built once;
+- `abort` queues the close frame past backpressure and drops the socket after a grace, so
+  a reader that stopped costs nothing more (ASGI's close would wait behind its buffer);
+- keepalive is one sweep per process over all sockets (`Sockets`), not a timer each: a
+  socket silent for `ping_interval` gets a ping, one silent for twice that is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from server.hub.connection import Shared
+from server.protocol import websocket as ws
+from server.protocol.websocket import HandshakeError, ProtocolError, Upgrade
+
+log = logging.getLogger("clienta.wire")
+
+ABORT_GRACE_S = 1.0
+CLOSE_TIMEOUT_S = 2.0
+INBOX_HIGH = 64  # frames read but not yet taken by the session: stop reading past this
+OP_FOR = {str: ws.OP_TEXT, bytes: ws.OP_BINARY}
+
+Endpoint = Callable[["WireSocket"], Awaitable[None]]
+
+
+class Disconnected(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Sockets:
+    """Every open websocket of this process, and the one keepalive sweep over them."""
+
+    def __init__(self, endpoints: dict[str, Endpoint], services: Any,
+                 ping_interval_s: float, max_frame_bytes: int) -> None:
+        self.endpoints = endpoints
+        self.services = services
+        self.ping_interval_s = ping_interval_s
+        self.max_frame_bytes = max_frame_bytes
+        self.open: set[WireSocket] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.ping_interval_s > 0:
+            self._sweeper = asyncio.create_task(self._sweep(), name="ws-keepalive")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.ping_interval_s
+        while True:
+            await asyncio.sleep(interval / 2)
+            now = loop.time()
+            for sock in list(self.open):
+                silent = now - sock.last_rx
+                if silent >= 2 * interval:
+                    sock.drop()  # a dead peer never answers: do not wait on a close handshake
+                elif silent >= interval:
+                    sock.ping()
+
+
+class WireSocket(asyncio.Protocol):
+    """One websocket connection, from the upgrade request uvicorn replays to us to close."""
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = _loop or asyncio.get_event_loop()
+        self.sockets: Sockets | None = app_state.get("sockets")
+        self.connections = server_state.connections  # uvicorn shuts these down on exit
+        self.tasks = server_state.tasks
+        self.transport: asyncio.Transport | None = None
+        self.upgrade: Upgrade | None = None
+        self.parser: ws.FrameParser | None = None
+        self.inbox: deque[str | bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.drain_waiters: list[asyncio.Future[None]] = []
+        self.writable = True
+        self.read_paused = False
+        self.accepted = False
+        self.close_sent = False
+        self.lost = False
+        self.close_code: int | None = None  # the code the session sees as its end
+        self.last_rx = self.loop.time()
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.upgrade is None:
+            self._start(data)
+            return
+        if self.parser is None or self.close_code is not None:
+            return
+        self.last_rx = self.loop.time()
+        try:
+            events = self.parser.feed(data)
+        except ProtocolError as exc:
+            self._fail(exc.code, exc.reason)
+            return
+        for opcode, payload in events:
+            if opcode <= ws.OP_BINARY:
+                self.inbox.append(payload)  # type: ignore[arg-type]
+            elif opcode == ws.OP_PING:
+                self._write(ws.frame(ws.OP_PONG, payload))  # type: ignore[arg-type]
+            elif opcode == ws.OP_CLOSE:
+                code, _ = payload  # type: ignore[misc]
+                self._closed_by_peer(code)
+                break
+        if len(self.inbox) > INBOX_HIGH and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.connections.discard(self)
+        if self.sockets is not None:
+            self.sockets.open.discard(self)
+        if self.close_code is None:
+            self.close_code = 1006
+        self._wake()
+        self._wake_writers()
+
+    def pause_writing(self) -> None:
+        self.writable = False
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        self._wake_writers()
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: tell the client to reconnect (1012)."""
+        if self.accepted and not self.close_sent:
+            self._write(ws.close_frame(1012))
+            self.close_sent = True
+        if self.close_code is None:
+            self.close_code = 1012
+        self._wake()
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- the upgrade -------------------------------------------------------------------
+
+    def _start(self, request: bytes) -> None:
+        assert self.transport is not None
+        try:
+            self.upgrade = ws.parse_upgrade(request)
+        except HandshakeError as exc:
+            self._reject(exc.status, exc.reason)
+            return
+        sockets = self.sockets
+        endpoint = sockets.endpoints.get(self.upgrade.path) if sockets else None
+        if sockets is None or endpoint is None:
+            self._reject(404 if sockets else 503, "no websocket endpoint here")
+            return
+        self.parser = ws.FrameParser(sockets.max_frame_bytes)
+        sockets.open.add(self)
+        task = self.loop.create_task(endpoint(self))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _reject(self, status: int, reason: str) -> None:
+        self.close_code = 1006
+        self.transport.write(ws.reject_response(status, reason))  # type: ignore[union-attr]
+        self.transport.close()  # type: ignore[union-attr]
+
+    # -- what the session uses ---------------------------------------------------------
+
+    @property
+    def services(self) -> Any:
+        return self.sockets.services if self.sockets is not None else None
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.upgrade.query if self.upgrade is not None else {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.upgrade.headers if self.upgrade is not None else {}
+
+    @property
+    def subprotocols(self) -> list[str]:
+        return self.upgrade.subprotocols if self.upgrade is not None else []
+
+    def accept(self, subprotocol: str | None) -> None:
+        if self.lost or self.upgrade is None:
+            raise Disconnected(self.close_code or 1006)
+        self._write(ws.accept_response(self.upgrade.key, subprotocol))
+        self.accepted = True
+
+    async def receive(self) -> str | bytes:
+        """The next text or binary message; raises Disconnected once the socket is done."""
+        while not self.inbox:
+            if self.close_code is not None:
+                raise Disconnected(self.close_code)
+            self.waiter = self.loop.create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        message = self.inbox.popleft()
+        if self.read_paused and len(self.inbox) < INBOX_HIGH // 2 and not self.lost:
+            self.read_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        return message
+
+    def write_now(self, payload: str | bytes | Shared) -> bool:
+        """Write a frame now unless the socket is pushing back; False: queue and `send`."""
+        if not self.writable or self.close_sent or self.lost:
+            return False
+        if isinstance(payload, Shared):
+            wire = payload.wire
+            if wire is None:
+                data = payload.data
+                wire = payload.wire = ws.frame(OP_FOR[type(data)],
+                                               data.encode() if isinstance(data, str) else data)
+            self.transport.write(wire)  # type: ignore[union-attr]
+            return True
+        if isinstance(payload, str):
+            self.transport.write(ws.frame(ws.OP_TEXT, payload.encode()))  # type: ignore[union-attr]
+        else:
+            self.transport.write(ws.frame(ws.OP_BINARY, payload))  # type: ignore[union-attr]
+        return True
+
+    async def send(self, payload: str | bytes) -> None:
+        """Write a frame once the socket drains; raises Disconnected if it never will."""
+        while not self.writable and not self.lost:
+            waiter = self.loop.create_future()
+            self.drain_waiters.append(waiter)
+            await waiter
+        if self.lost or self.close_sent:
+            raise Disconnected(self.close_code or 1006)
+        self.write_now(payload)
+
+    async def close(self, code: int) -> None:
+        """The closing handshake: send our close, wait (bounded) for the client's."""
+        if not self.close_sent and not self.lost:
+            self._write(ws.close_frame(code))
+            self.close_sent = True
+        if self.close_code is None:
+            self.close_code = code
+        if not self.lost:
+            self.loop.call_later(CLOSE_TIMEOUT_S, self.drop)
+
+    def abort(self, code: int) -> None:
+        """Close a socket that is not being read: the close frame queues behind the
+        backlog; a reader that wakes within the grace still sees the code."""
+        if not self.close_sent and not self.lost:
+            self._write(ws.close_frame(code))
+            self.close_sent = True
+        if self.close_code is None:
+            self.close_code = code
+        self._wake()
+        self.loop.call_later(ABORT_GRACE_S, self.drop)
+
+    def ping(self) -> None:
+        if not self.close_sent and not self.lost and self.writable:
+            self._write(ws.frame(ws.OP_PING, b""))
+
+    def drop(self) -> None:
+        if not self.lost and self.transport is not None:
+            self.transport.abort()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        if not self.lost and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _closed_by_peer(self, code: int) -> None:
+        if not self.close_sent:
+            self._write(ws.close_frame(1000 if code == 1005 else code))
+            self.close_sent = True
+        if self.close_code is None:
+            self.close_code = code
+        self.transport.close()  # type: ignore[union-attr]
+
+    def _fail(self, code: int, reason: str) -> None:
+        log.info("websocket protocol error", extra={"code": code, "reason": reason})
+        if not self.close_sent:
+            self._write(ws.close_frame(code))
+            self.close_sent = True
+        self.close_code = code
+        self.transport.close()  # type: ignore[union-attr]
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_writers(self) -> None:
+        waiters, self.drain_waiters = self.drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

@@ -302,6 +302,12 @@ class Visitor(Client):
     async def resume(self, timeout_s: float) -> None:
         await self.hello(timeout_s)
 
+    async def store(self, timeout_s: float = 15.0) -> None:
+        """Make the server store this visitor's conversation (opening the widget stores
+        nothing) without starting a chat: `identify`, then a ping to know it was handled."""
+        await self.send({"t": "identify", "name": self.name})
+        await self.request({"t": "ping"}, "pong", timeout_s=timeout_s)
+
 class Agent(Client):
     """A support agent: `hello {token}` → `welcome`; join, claim and send per conversation."""
 

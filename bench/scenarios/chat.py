@@ -83,6 +83,7 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
         name = f"w{spec['worker']}r{i}"
         visitor = Visitor(cmd["visitor_ws"], cmd["site_key"], f"{name}v")
         await visitor.connect()
+        await visitor.store()
         tokens = cmd["tokens"]
         agent = Agent(cmd["agent_ws"], tokens[i % len(tokens)], f"{name}a")
         await agent.connect()

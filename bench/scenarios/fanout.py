@@ -72,6 +72,7 @@ async def senders(spec: dict[str, Any], ctl: Control) -> None:
         for i in range(cmd["rooms"]):
             v = Visitor(cmd["visitor_ws"], cmd["site_key"], f"s{i}")
             await v.connect()
+            await v.store()
             v.keep_pending = True
             watchers.append(asyncio.create_task(keep_connected(v)))
             assert v.conversation_id is not None

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from server.domain.modes import Mode, TransitionError, Trigger, transition
 from server.domain.system_text import has_text, system_text
@@ -178,34 +178,22 @@ class ConversationService:
         conn.conversations.add(key)
 
     async def open_for_visitor(self, org: Org, visitor_id: UUID | None,
-                               conversation_id: UUID | None,
-                               locale: str | None) -> tuple[UUID, convs.Conversation, bool]:
-        """The visitor's conversation: the one asked for, else their latest, else a new one.
-
-        The flag says the conversation was created by this call.
-        """
+                               conversation_id: UUID | None) -> convs.Conversation | None:
+        """The visitor's stored conversation: the one asked for if it is theirs, else their
+        latest. None when they have none yet: a visitor who only opens the widget costs no
+        rows; `materialize` stores the conversation when a frame first needs it."""
         if visitor_id is None:
-            async with self.db.unit_of_work(org.id) as conn:
-                visitor_id = uuid4()
-                conv = await convs.insert_visitor_with_conversation(conn, org.id, visitor_id,
-                                                                    uuid4(), locale)
-                return visitor_id, conv, True
+            return None
         async with self.db.unit_of_work(org.id) as conn:
-            if not await convs.visitor_exists(conn, org.id, visitor_id):
-                await convs.insert_visitor(conn, org.id, visitor_id, locale)
-                conv = await convs.insert_conversation(conn, org.id, uuid4(), visitor_id)
-                return visitor_id, conv, True
-            conv = None
-            if conversation_id is not None:
-                conv = await convs.get(conn, org.id, conversation_id)
-                if conv is not None and conv.visitor_id != visitor_id:
-                    conv = None
-            if conv is None:
-                conv = await convs.latest_for_visitor(conn, org.id, visitor_id)
-            if conv is None:
-                conv = await convs.insert_conversation(conn, org.id, uuid4(), visitor_id)
-                return visitor_id, conv, True
-            return visitor_id, conv, False
+            return await convs.for_visitor(conn, org.id, visitor_id, conversation_id)
+
+    async def materialize(self, org_id: UUID, visitor_id: UUID, conversation_id: UUID,
+                          locale: str | None) -> None:
+        """Store a new conversation (and its visitor, unless known) under the id the visitor
+        was already given."""
+        async with self.db.unit_of_work(org_id) as conn:
+            await convs.insert_conversation_for(conn, org_id, visitor_id, conversation_id,
+                                                locale)
 
     async def summary(self, org_id: UUID, conversation_id: UUID) -> dict[str, Any] | None:
         async with self.db.unit_of_work(org_id) as conn:

@@ -44,31 +44,17 @@ def _conv(row: asyncpg.Record) -> Conversation:
     )
 
 
-async def insert_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID,
-                         locale: str | None) -> None:
-    await conn.execute(
-        "INSERT INTO visitors (id, org_id, locale) VALUES ($1, $2, $3)",
-        visitor_id, org_id, locale,
-    )
-
-
-async def insert_visitor_with_conversation(conn: asyncpg.Connection, org_id: UUID,
-                                           visitor_id: UUID, conversation_id: UUID,
-                                           locale: str | None) -> Conversation:
-    """A new visitor and their first conversation in one round trip."""
+async def insert_conversation_for(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID,
+                                  conversation_id: UUID, locale: str | None) -> Conversation:
+    """A new conversation, and its visitor unless already stored, in one round trip."""
     row = await conn.fetchrow(
-        "WITH v AS (INSERT INTO visitors (id, org_id, locale) VALUES ($1, $2, $3) RETURNING id)"
-        f" INSERT INTO conversations (id, org_id, visitor_id) SELECT $4, $2, v.id FROM v"
+        "WITH v AS (INSERT INTO visitors (id, org_id, locale) VALUES ($1, $2, $3)"
+        " ON CONFLICT (id) DO NOTHING)"
+        f" INSERT INTO conversations (id, org_id, visitor_id) VALUES ($4, $2, $1)"
         f" RETURNING {_COLS}",
         visitor_id, org_id, locale, conversation_id,
     )
     return _conv(row)
-
-
-async def visitor_exists(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID) -> bool:
-    return bool(await conn.fetchval(
-        "SELECT 1 FROM visitors WHERE org_id = $1 AND id = $2", org_id, visitor_id
-    ))
 
 
 async def visitor_details(conn: asyncpg.Connection, org_id: UUID,
@@ -93,16 +79,6 @@ async def update_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUI
         " WHERE org_id = $1 AND id = $2",
         org_id, visitor_id, name, email,
     )
-
-
-async def insert_conversation(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
-                              visitor_id: UUID) -> Conversation:
-    row = await conn.fetchrow(
-        f"INSERT INTO conversations (id, org_id, visitor_id) VALUES ($1, $2, $3)"
-        f" RETURNING {_COLS}",
-        conversation_id, org_id, visitor_id,
-    )
-    return _conv(row)
 
 
 async def get(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, *,
@@ -131,12 +107,13 @@ async def visitor_locale(conn: asyncpg.Connection, org_id: UUID,
     )
 
 
-async def latest_for_visitor(conn: asyncpg.Connection, org_id: UUID,
-                             visitor_id: UUID) -> Conversation | None:
+async def for_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID,
+                      conversation_id: UUID | None) -> Conversation | None:
+    """The visitor's conversation `conversation_id` if it is theirs, else their latest."""
     row = await conn.fetchrow(
         f"SELECT {_COLS} FROM conversations WHERE org_id = $1 AND visitor_id = $2"
-        " ORDER BY created_at DESC LIMIT 1",
-        org_id, visitor_id,
+        " ORDER BY coalesce(id = $3, false) DESC, created_at DESC LIMIT 1",
+        org_id, visitor_id, conversation_id,
     )
     return _conv(row) if row else None
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from server.domain.handoff import asks_for_human, says_unhelped
 from server.domain.modes import Mode, Trigger
@@ -20,6 +20,11 @@ from server.transport.socket import Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
 
 log = logging.getLogger("clienta.visitor")
+
+# frames that store the conversation first if the visitor has none yet
+NEEDS_RECORD = frozenset({"msg", "handoff", "email", "identify"})
+# frames with nothing to act on before then (no one else can see the conversation)
+UNSTORED_NOOPS = frozenset({"typing", "read", "wait"})
 
 
 async def visitor_endpoint(peer: WireSocket) -> None:
@@ -35,6 +40,7 @@ class VisitorSession:
         self.visitor_id: UUID | None = None
         self.conversation_id: UUID | None = None
         self.locale: str | None = None
+        self.stored = False  # the conversation has a row (else it is stored on first need)
 
     async def run(self) -> None:
         peer = self.sock.peer
@@ -69,28 +75,46 @@ class VisitorSession:
                 raise Closed(CloseCode.UNAUTHORIZED)
         requested = UUID(hello["conversation_id"]) if hello.get("conversation_id") else None
         self.locale = hello.get("locale")
-        visitor_id, conv, created = await self.s.conversations.open_for_visitor(
-            self.org, visitor_id, requested, self.locale)
-        self.visitor_id = visitor_id
+        conv = await self.s.conversations.open_for_visitor(self.org, visitor_id, requested)
+        self.visitor_id = visitor_id or uuid4()
+        token = self.s.visitor_tokens.issue(self.org.id, self.visitor_id)
+        if conv is None:
+            # nothing stored yet, so nothing to replay and nobody to hear from: the
+            # conversation is stored (and its room joined) when a frame first needs it
+            self.conversation_id = uuid4()
+            self.conn.send({"t": "welcome", "visitor_token": token,
+                            "conversation_id": str(self.conversation_id), "mode": "bot",
+                            "last_seq": 0})
+            return
+        self.stored = True
         self.conversation_id = conv.id
         last_seq = hello.get("last_seq", 0) if conv.id == requested or not requested else 0
         self.conn.send({
-            "t": "welcome",
-            "visitor_token": self.s.visitor_tokens.issue(self.org.id, visitor_id),
-            "conversation_id": str(conv.id), "mode": conv.mode, "last_seq": conv.last_seq,
+            "t": "welcome", "visitor_token": token, "conversation_id": str(conv.id),
+            "mode": conv.mode, "last_seq": conv.last_seq,
         })
-        if created:
-            # nobody else knows this conversation yet: nothing to replay, no stream to show
-            await self.s.conversations.join_new(self.conn, conv.id)
-            return
         await self.s.conversations.replay(self.conn, self.org.id, conv.id, last_seq,
                                           include_notes=False)
         snapshot = await self.s.bot.snapshot(str(conv.id))
         if snapshot is not None:
             self.conn.send(snapshot)
 
+    async def _materialize(self) -> None:
+        assert self.org is not None and self.conversation_id is not None
+        assert self.visitor_id is not None
+        # joined first: from the insert on, agents may write to it
+        await self.s.conversations.join_new(self.conn, self.conversation_id)
+        await self.s.conversations.materialize(self.org.id, self.visitor_id,
+                                               self.conversation_id, self.locale)
+        self.stored = True
+
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         t = frame["t"]
+        if not self.stored:
+            if t in UNSTORED_NOOPS:
+                return
+            if t in NEEDS_RECORD:
+                await self._materialize()
         if t == "msg":
             await self._message(frame)
         elif t == "typing":

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.support.api import signup
-from tests.support.wsclient import visitor
+from tests.support.wsclient import stored_visitor, visitor
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -20,7 +20,14 @@ async def test_list_by_mode_with_keyset_pagination(clienta_server, org) -> None:
         ids.append(welcome["conversation_id"])
         await guest.close()
     idle, _ = await visitor(clienta_server.ws_url, org.site_key)  # stays in bot mode
+    await idle.send({"t": "identify", "name": "Idle"})  # stores the conversation
+    await idle.send({"t": "ping"})
+    await idle.expect("pong")
     await idle.close()
+    # only opening the widget stores nothing: no empty conversations in the inbox
+    lurker, _ = await visitor(clienta_server.ws_url, org.site_key)
+    await lurker.send({"t": "typing", "on": True})
+    await lurker.close()
     seen: list[str] = []
     stamps: list[int] = []
     cursor = None
@@ -47,7 +54,7 @@ async def test_list_by_mode_with_keyset_pagination(clienta_server, org) -> None:
 
 
 async def test_tags_and_canned_responses(clienta_server, org) -> None:
-    guest, welcome = await visitor(clienta_server.ws_url, org.site_key)
+    guest, welcome = await stored_visitor(clienta_server.ws_url, org.site_key)
     await guest.close()
     conv = welcome["conversation_id"]
     ploy = await org.add_user("agent", "Ploy")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes import FakeOpenAI
 from tests.support.api import OrgHandle, signup
-from tests.support.wsclient import agent, visitor
+from tests.support.wsclient import agent, stored_visitor, visitor
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -170,7 +170,7 @@ async def test_claim_cancels_the_bot_mid_stream(make_server) -> None:
         org = await signup(server.url)
         await org.add_document("Refunds", "Refunds are paid within five business days.")
         ploy = await org.add_user("agent", "Ploy")
-        guest, welcome = await visitor(server.ws_url, org.site_key)
+        guest, welcome = await stored_visitor(server.ws_url, org.site_key)
         conv = welcome["conversation_id"]
         desk, _ = await agent(server.ws_url, ploy["token"])
         await desk.send({"t": "join", "conversation_id": conv})

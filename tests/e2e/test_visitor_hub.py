@@ -84,6 +84,31 @@ async def test_persist_before_ack_and_gap_free_seq(clienta_server, org, codec) -
     await client.close()
 
 
+async def test_opening_the_widget_stores_nothing_until_the_first_message(clienta_server,
+                                                                         org) -> None:
+    client, welcome = await visitor(clienta_server.ws_url, org.site_key)
+    conv = welcome["conversation_id"]
+    async with httpx.AsyncClient(base_url=org.base_url, headers=org.headers()) as http:
+        assert (await http.get(f"/v1/conversations/{conv}/messages")).status_code == 404
+    # a visitor who never wrote comes back: still nothing stored, a fresh id to write to
+    await client.close()
+    client, again = await visitor(clienta_server.ws_url, org.site_key,
+                                  visitor_token=welcome["visitor_token"], conversation_id=conv)
+    assert again["last_seq"] == 0 and again["mode"] == "bot"
+    conv = again["conversation_id"]
+    await client.send({"t": "msg", "id": "m1", "text": "talk to a human"})
+    assert (await client.expect("ack", id="m1"))["seq"] == 1
+    await client.expect("mode", mode="queued")
+    history_seqs = [m["seq"] for m in await history(org, conv)]
+    assert history_seqs[0] == 1
+    await client.close()
+    # from then on the same visitor resumes the same conversation
+    back, resumed = await visitor(clienta_server.ws_url, org.site_key,
+                                  visitor_token=again["visitor_token"])
+    assert resumed["conversation_id"] == conv and resumed["mode"] == "queued"
+    await back.close()
+
+
 async def test_same_client_id_stores_one_message(clienta_server, org) -> None:
     client, welcome = await visitor(clienta_server.ws_url, org.site_key)
     await client.send({"t": "handoff"})

@@ -123,6 +123,17 @@ async def visitor(server_ws_url: str, site_key: str, codec: str = JSON,
     return client, welcome
 
 
+async def stored_visitor(server_ws_url: str, site_key: str, codec: str = JSON,
+                         name: str = "Guest") -> tuple[WsClient, dict[str, Any]]:
+    """A visitor whose conversation is already stored: opening the widget stores nothing,
+    `identify` is the first frame that needs the record without starting a chat."""
+    client, welcome = await visitor(server_ws_url, site_key, codec)
+    await client.send({"t": "identify", "name": name})
+    await client.send({"t": "ping"})
+    await client.expect("pong")  # frames are handled in order: identify is done
+    return client, welcome
+
+
 async def agent(server_ws_url: str, token: str,
                 codec: str = JSON) -> tuple[WsClient, dict[str, Any]]:
     client = await WsClient(f"{server_ws_url}/v1/ws/agent", codec).connect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 
@@ -18,15 +18,22 @@ class Tally:
         self.n = 0
 
 
-class _FramesOut(Collector):
-    def __init__(self, tallies: dict[str, Tally]) -> None:
-        self.tallies = tallies
+class _Tallies(Collector):
+    """Exports per-kind tallies as one counter or gauge family."""
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily("clienta_frames_out", "Frames sent", labels=["kind"])
+    def __init__(self, family: type[CounterMetricFamily | GaugeMetricFamily], name: str,
+                 doc: str, tallies: dict[str, Tally]) -> None:
+        self.family, self.name, self.doc, self.tallies = family, name, doc, tallies
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        family = self.family(self.name, self.doc, labels=["kind"])
         for kind, tally in sorted(self.tallies.items()):
             family.add_metric([kind], tally.n)
         yield family
+
+
+def _per_kind() -> dict[str, Tally]:
+    return {"visitor": Tally(), "agent": Tally()}
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -34,12 +41,17 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.connections = Gauge("clienta_open_connections", "Open websocket connections",
-                                 ["kind"], registry=r)
-        self.frames_in = Counter("clienta_frames_in_total", "Frames received", ["kind"],
-                                 registry=r)
-        self.frames_out = {"visitor": Tally(), "agent": Tally()}
-        r.register(_FramesOut(self.frames_out))
+        # per-connection and per-frame counts are plain ints: prometheus_client's labelled
+        # children cost a lock and a label lookup each, measurable at thousands per second
+        self.connections = _per_kind()
+        r.register(_Tallies(GaugeMetricFamily, "clienta_open_connections",
+                            "Open websocket connections", self.connections))
+        self.frames_in = _per_kind()
+        r.register(_Tallies(CounterMetricFamily, "clienta_frames_in", "Frames received",
+                            self.frames_in))
+        self.frames_out = _per_kind()
+        r.register(_Tallies(CounterMetricFamily, "clienta_frames_out", "Frames sent",
+                            self.frames_out))
         self.messages_stored = Counter("clienta_messages_stored_total", "Events stored",
                                        ["author"], registry=r)
         self.bot_ttft = Histogram("clienta_bot_time_to_first_token_seconds",

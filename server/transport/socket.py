@@ -3,7 +3,6 @@ frames with limits, answer bad frames with `error`, and close abusers."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -43,7 +42,7 @@ class FrameSocket:
         self.limits = limits
         self.metrics = metrics
         self.policy = EdgePolicy(limits)
-        self.frames_in = metrics.frames_in.labels(kind)
+        self.frames_in = metrics.frames_in[kind]
         self.subprotocol, self.codec = negotiate(peer.subprotocols)
         self.conn = Connection(uuid.uuid4().hex[:12], kind, self.codec, peer.send, self._close,
                                limits.outbox_max_bytes, peer.write_now,
@@ -54,7 +53,7 @@ class FrameSocket:
 
     def accept(self) -> None:
         self.peer.accept(self.subprotocol)
-        self.metrics.connections.labels(self.kind).inc()
+        self.metrics.connections[self.kind].n += 1
 
     async def _close(self, code: int) -> None:
         if self.conn.slow:
@@ -66,11 +65,8 @@ class FrameSocket:
     async def next_frame(self, timeout: float | None = None) -> dict[str, Any]:
         """The next valid frame. Bad ones are answered here; abuse raises Closed."""
         while True:
-            if timeout is None:
-                data = await self.peer.receive()
-            else:
-                data = await asyncio.wait_for(self.peer.receive(), timeout)
-            self.frames_in.inc()  # the frame size limit is the transport's (close 1009)
+            data = await self.peer.receive(timeout)
+            self.frames_in.n += 1  # the frame size limit is the transport's (close 1009)
             try:
                 raw = self.codec.decode(data)
                 frame = frames.validate(raw, self.table, self.limits)
@@ -105,7 +101,7 @@ class FrameSocket:
         await self.conn.flush_and_close(code)
 
     async def finish(self) -> None:
-        self.metrics.connections.labels(self.kind).dec()
+        self.metrics.connections[self.kind].n -= 1
         await self.conn.stop()
 
 

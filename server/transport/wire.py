@@ -41,6 +41,11 @@ class Disconnected(Exception):
         self.code = code
 
 
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class Sockets:
     """Every open websocket of this process, and the one keepalive sweep over them."""
 
@@ -209,16 +214,21 @@ class WireSocket(asyncio.Protocol):
         self._write(ws.accept_response(self.upgrade.key, subprotocol))
         self.accepted = True
 
-    async def receive(self) -> str | bytes:
-        """The next text or binary message; raises Disconnected once the socket is done."""
+    async def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next text or binary message; raises Disconnected once the socket is done,
+        TimeoutError after `timeout` seconds (a timer, not `wait_for`'s extra task)."""
         while not self.inbox:
             if self.close_code is not None:
                 raise Disconnected(self.close_code)
-            self.waiter = self.loop.create_future()
+            waiter = self.waiter = self.loop.create_future()
+            timer = None if timeout is None else self.loop.call_later(
+                timeout, _expire, waiter)
             try:
-                await self.waiter
+                await waiter
             finally:
                 self.waiter = None
+                if timer is not None:
+                    timer.cancel()
         message = self.inbox.popleft()
         if self.read_paused and len(self.inbox) < INBOX_HIGH // 2 and not self.lost:
             self.read_paused = False

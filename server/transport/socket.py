@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -44,7 +43,7 @@ class FrameSocket:
         self.policy = EdgePolicy(limits)
         self.frames_in = metrics.frames_in[kind]
         self.subprotocol, self.codec = negotiate(peer.subprotocols)
-        self.conn = Connection(uuid.uuid4().hex[:12], kind, self.codec, peer.send, self._close,
+        self.conn = Connection(peer.conn_id, kind, self.codec, peer.send, self._close,
                                limits.outbox_max_bytes, peer.write_now,
                                metrics.frames_out.get(kind))
 

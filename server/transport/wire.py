@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.hub.connection import Shared
 from server.protocol import websocket as ws
@@ -27,6 +31,7 @@ from server.protocol.websocket import HandshakeError, ProtocolError, Upgrade
 
 log = logging.getLogger("clienta.wire")
 
+HUB_UPGRADE = b"GET /v1/ws/"
 ABORT_GRACE_S = 1.0
 CLOSE_TIMEOUT_S = 2.0
 INBOX_HIGH = 64  # frames read but not yet taken by the session: stop reading past this
@@ -56,7 +61,13 @@ class Sockets:
         self.ping_interval_s = ping_interval_s
         self.max_frame_bytes = max_frame_bytes
         self.open: set[WireSocket] = set()
+        # connection ids: unique across processes (presence keys), without a uuid4 each
+        self._prefix = os.urandom(4).hex()
+        self._ids = itertools.count(1)
         self._sweeper: asyncio.Task[None] | None = None
+
+    def new_id(self) -> str:
+        return f"{self._prefix}{next(self._ids):x}"
 
     def start(self) -> None:
         if self.ping_interval_s > 0:
@@ -104,6 +115,7 @@ class WireSocket(asyncio.Protocol):
         self.lost = False
         self.close_code: int | None = None  # the code the session sees as its end
         self.last_rx = self.loop.time()
+        self.conn_id = ""
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -180,6 +192,7 @@ class WireSocket(asyncio.Protocol):
             self._reject(404 if sockets else 503, "no websocket endpoint here")
             return
         self.parser = ws.FrameParser(sockets.max_frame_bytes)
+        self.conn_id = sockets.new_id()
         sockets.open.add(self)
         task = self.loop.create_task(endpoint(self))
         self.tasks.add(task)
@@ -325,3 +338,21 @@ class WireSocket(asyncio.Protocol):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+class HubHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, except that a connection opening with a whole upgrade
+    request for a hub endpoint switches to WireSocket at once: no HTTP parse, no request
+    rebuilt for the websocket protocol to parse again. Anything else is plain uvicorn."""
+
+    def data_received(self, data: bytes) -> None:
+        if self.scope is None and data.startswith(HUB_UPGRADE) and data.endswith(b"\r\n\r\n"):
+            self.connections.discard(self)
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+            socket = WireSocket(self.config, self.server_state, self.app_state)
+            socket.connection_made(self.transport)
+            self.transport.set_protocol(socket)
+            socket.data_received(data)
+            return
+        super().data_received(data)

@@ -21,8 +21,15 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 class RawClient:
     """A blocking websocket client that shows every frame, control frames included."""
 
-    def __init__(self, port: int, path: str, version: str = "13") -> None:
+    def __init__(self, port: int, path: str, version: str = "13",
+                 before: bytes = b"") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if before:  # an HTTP request first, on the same (kept-alive) connection
+            self.sock.sendall(before)
+            response = b""
+            while b"\r\n\r\n" not in response or not response.endswith(b"}"):
+                response += self.sock.recv(4096)
+            assert response.startswith(b"HTTP/1.1 200 ")
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -81,6 +88,20 @@ async def test_unknown_paths_and_versions_are_refused(clienta_server) -> None:
     assert old.status == 426
     missing.close()
     old.close()
+
+
+async def test_an_upgrade_after_an_http_request_on_the_same_connection(clienta_server,
+                                                                       org) -> None:
+    """Only a connection's first request takes the direct switch to the hub's protocol;
+    a later one goes through uvicorn's HTTP parser and its websocket hook: same result."""
+    client = await asyncio.to_thread(
+        RawClient, clienta_server.port, f"/v1/ws/visitor?site_key={org.site_key}",
+        before=b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert client.status == 101
+    client.send_json({"t": "hello"})
+    welcome = await asyncio.to_thread(client.read_until, Opcode.TEXT)
+    assert json.loads(welcome.data)["t"] == "welcome"
+    client.close()
 
 
 async def test_closing_handshake_echoes_the_clients_code(clienta_server, org) -> None:

@@ -57,9 +57,8 @@ class LeanVisitor(asyncio.Protocol):
         self.close_code: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+import uvloop
+
 from bench.services import BenchError, raise_nofile_limit
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -37,7 +39,10 @@ def _worker_entry(target: str, spec: dict[str, Any], conn: Connection) -> None:
     module, func = target.split(":")
     role = getattr(importlib.import_module(module), func)
     try:
-        asyncio.run(role(spec, Control(conn)))
+        # uvloop (the loop `clienta serve` runs on too, via uvicorn): a cheaper client
+        # leaves more of the shared cores to the server being measured
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(role(spec, Control(conn)))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:

@@ -345,8 +345,13 @@ class HubHttpProtocol(HttpToolsProtocol):
     request for a hub endpoint switches to WireSocket at once: no HTTP parse, no request
     rebuilt for the websocket protocol to parse again. Anything else is plain uvicorn."""
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        # uvicorn's set-up (flow control, addresses) waits until the bytes show HTTP
+        self.transport = transport  # type: ignore[assignment]
+        self.connections.add(self)
+
     def data_received(self, data: bytes) -> None:
-        if self.scope is None and data.startswith(HUB_UPGRADE) and data.endswith(b"\r\n\r\n"):
+        if self.flow is None and data.startswith(HUB_UPGRADE) and data.endswith(b"\r\n\r\n"):
             self.connections.discard(self)
             if self.timeout_keep_alive_task is not None:
                 self.timeout_keep_alive_task.cancel()
@@ -355,4 +360,6 @@ class HubHttpProtocol(HttpToolsProtocol):
             self.transport.set_protocol(socket)
             socket.data_received(data)
             return
+        if self.flow is None:
+            super().connection_made(self.transport)
         super().data_received(data)

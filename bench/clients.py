@@ -25,6 +25,10 @@ from bench.services import BenchError
 SUBPROTOCOL = "clienta.v1.msgpack"
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+# after 1012 (restart): steady tries at 0.25-1.25 s, as widget/shared/backoff.js
+RESTART_TRIES = 10
+RESTART_MIN_S = 0.25
+RESTART_SPAN_S = 1.0
 FrameHandler = Callable[[dict[str, Any], float], None]
 
 
@@ -225,12 +229,18 @@ class Client(abc.ABC):
     async def reconnect(self, deadline: float) -> int:
         """Reconnect and resume until `deadline` (monotonic); returns the attempts made.
 
-        Mirrors the widget (widget/shared/connection.js): full-jitter exponential backoff,
-        0.5 s base, 30 s cap, a wait before every attempt, so a crowd spreads out.
+        Mirrors the widget (widget/shared/backoff.js): full-jitter exponential backoff,
+        0.5 s base, 30 s cap, a wait before every attempt, so a crowd spreads out; after a
+        1012 close the first ten waits are a steady 0.25-1.25 s.
         """
         attempts = 0
+        steady = RESTART_TRIES if self.close_code == 1012 else 0
         while True:
-            delay = random.random() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempts, 16))
+            if attempts < steady:
+                delay = RESTART_MIN_S + random.random() * RESTART_SPAN_S
+            else:
+                exponent = min(max(attempts - steady, 3 if steady else 0), 16)
+                delay = random.random() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** exponent)
             remaining = deadline - time.monotonic() - delay
             if remaining <= 0:
                 raise BenchError(f"{self.name}: not resumed before the deadline "

@@ -98,20 +98,65 @@ class ConversationService:
         try:
             await self.hub.join(room(key), conn)
             conn.conversations.add(key)
-            top = last_seq
-            while True:
+            return await self._send_after(conn, org_id, conversation_id, last_seq, None,
+                                          include_notes)
+        finally:
+            conn.end_replay(key)
+
+    async def resume_visitor(self, conn: Connection, org_id: UUID, visitor_id: UUID,
+                             requested: UUID, last_seq: int,
+                             welcome: Callable[[convs.Conversation], None],
+                             ) -> tuple[convs.Conversation | None, bool]:
+        """A returning visitor's `hello {conversation_id, last_seq}` in one unit of work.
+
+        The room is joined before anything is read (so no event can fall between the read
+        and live delivery), then the conversation's owner and the missed events are read
+        together. Until the owner is confirmed, live events are only held, never sent.
+        `welcome(conv)` runs before the replay. Returns the visitor's conversation and
+        whether it was the requested one and has been welcomed and replayed; otherwise the
+        caller opens what it got like a first visit.
+        """
+        key = str(requested)
+        conn.begin_replay(key)
+        replayed = False
+        try:
+            await self.hub.join(room(key), conn)
+            async with self.db.unit_of_work(org_id) as db_conn:
+                conv = await convs.for_visitor(db_conn, org_id, visitor_id, requested)
+                batch = None
+                if conv is not None and conv.id == requested:
+                    batch = await messages.after(db_conn, org_id, requested, last_seq,
+                                                 include_notes=False)
+            if batch is not None:
+                conn.conversations.add(key)
+                conn.mark_seen(key, last_seq)
+                welcome(conv)  # type: ignore[arg-type]  # batch is set only with conv
+                await self._send_after(conn, org_id, requested, last_seq, batch, False)
+                replayed = True
+            return conv, replayed
+        finally:
+            if replayed:
+                conn.end_replay(key)
+            else:  # not theirs (or an error): nothing held for it may reach them
+                conn.replaying.pop(key, None)
+                if key not in conn.conversations:
+                    await self.hub.leave(room(key), conn)
+
+    async def _send_after(self, conn: Connection, org_id: UUID, conversation_id: UUID,
+                          top: int, batch: list[Any] | None, include_notes: bool) -> int:
+        key = str(conversation_id)
+        while True:
+            if batch is None:
                 async with self.db.unit_of_work(org_id) as db_conn:
                     batch = await messages.after(db_conn, org_id, conversation_id, top,
                                                  include_notes=include_notes)
-                for event in batch:
-                    conn.send(event.frame())
-                    conn.mark_seen(key, event.seq)
-                    top = event.seq
-                if len(batch) < 1000:
-                    break
-        finally:
-            conn.end_replay(key)
-        return top
+            for event in batch:
+                conn.send(event.frame())
+                conn.mark_seen(key, event.seq)
+                top = event.seq
+            if len(batch) < messages.REPLAY_BATCH:
+                return top
+            batch = None
 
     async def say(self, org_id: UUID, conversation_id: UUID, key: str,
                   meta: dict[str, Any] | None = None, **args: str) -> Stored | None:

@@ -15,6 +15,8 @@ from uuid import UUID
 
 import asyncpg
 
+REPLAY_BATCH = 1000  # events per replay read
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
@@ -122,7 +124,7 @@ async def by_client_id(conn: asyncpg.Connection, org_id: UUID, conversation_id: 
 
 async def after(
     conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, last_seq: int, *,
-    include_notes: bool, limit: int = 1000,
+    include_notes: bool, limit: int = REPLAY_BATCH,
 ) -> list[StoredEvent]:
     kinds = ["msg", "note"] if include_notes else ["msg"]
     rows = await conn.fetch(

@@ -75,9 +75,22 @@ class VisitorSession:
                 raise Closed(CloseCode.UNAUTHORIZED)
         requested = UUID(hello["conversation_id"]) if hello.get("conversation_id") else None
         self.locale = hello.get("locale")
-        conv = await self.s.conversations.open_for_visitor(self.org, visitor_id, requested)
         self.visitor_id = visitor_id or uuid4()
         token = self.s.visitor_tokens.issue(self.org.id, self.visitor_id)
+
+        def welcome(conv: convs.Conversation) -> None:
+            self.conn.send({"t": "welcome", "visitor_token": token,
+                            "conversation_id": str(conv.id), "mode": conv.mode,
+                            "last_seq": conv.last_seq})
+
+        replayed = False
+        if visitor_id is not None and requested is not None:  # a resume: the common reconnect
+            conv, replayed = await self.s.conversations.resume_visitor(
+                self.conn, self.org.id, visitor_id, requested, hello.get("last_seq", 0),
+                welcome)
+        else:
+            conv = await self.s.conversations.open_for_visitor(self.org, visitor_id,
+                                                               requested)
         if conv is None:
             # nothing stored yet, so nothing to replay and nobody to hear from: the
             # conversation is stored (and its room joined) when a frame first needs it
@@ -89,12 +102,10 @@ class VisitorSession:
         self.stored = True
         self.conversation_id = conv.id
         last_seq = hello.get("last_seq", 0) if conv.id == requested or not requested else 0
-        self.conn.send({
-            "t": "welcome", "visitor_token": token, "conversation_id": str(conv.id),
-            "mode": conv.mode, "last_seq": conv.last_seq,
-        })
-        await self.s.conversations.replay(self.conn, self.org.id, conv.id, last_seq,
-                                          include_notes=False)
+        if not replayed:
+            welcome(conv)
+            await self.s.conversations.replay(self.conn, self.org.id, conv.id, last_seq,
+                                              include_notes=False)
         snapshot = await self.s.bot.snapshot(str(conv.id))
         if snapshot is not None:
             self.conn.send(snapshot)

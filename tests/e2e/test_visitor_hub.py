@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.api import signup
-from tests.support.wsclient import JSON, MSGPACK, WsClient, visitor
+from tests.support.wsclient import JSON, MSGPACK, WsClient, stored_visitor, visitor
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -107,6 +107,28 @@ async def test_opening_the_widget_stores_nothing_until_the_first_message(clienta
                                   visitor_token=again["visitor_token"])
     assert resumed["conversation_id"] == conv and resumed["mode"] == "queued"
     await back.close()
+
+
+async def test_resuming_someone_elses_conversation_shows_nothing_of_it(clienta_server,
+                                                                       org) -> None:
+    owner, mine = await visitor(clienta_server.ws_url, org.site_key)
+    await owner.send({"t": "msg", "id": "m1", "text": "my private order number is 42"})
+    await owner.expect("ack", id="m1")
+    stranger, theirs = await stored_visitor(clienta_server.ws_url, org.site_key)
+    await stranger.close()
+    # the stranger's own token, the owner's conversation id: the resume path joins the
+    # requested room before it knows the owner, and must let nothing of it through
+    spy, welcome = await visitor(clienta_server.ws_url, org.site_key,
+                                 visitor_token=theirs["visitor_token"],
+                                 conversation_id=mine["conversation_id"], last_seq=0)
+    assert welcome["conversation_id"] == theirs["conversation_id"]
+    await owner.send({"t": "msg", "id": "m2", "text": "and my address"})
+    await owner.expect("ack", id="m2")
+    await spy.send({"t": "ping"})
+    await spy.expect("pong")
+    assert not [f for f in spy.frames if f.get("conversation_id") == mine["conversation_id"]]
+    await spy.close()
+    await owner.close()
 
 
 async def test_same_client_id_stores_one_message(clienta_server, org) -> None:

@@ -9,7 +9,7 @@ var CLOSE_CODES = {
   1009: { retry: true },
   1011: { retry: true },
   // Server restarting or draining: come back soon, to whichever process answers.
-  1012: { retry: true },
+  1012: { retry: true, restart: true },
   1013: { retry: true, slow: true },
   4001: { retry: false, why: 'unauthorized' },
   4003: { retry: false, why: 'forbidden' },

@@ -46,6 +46,7 @@ function createConnection(url, on) {
   function retry(info) {
     if (stopped) return;
     if (info.slow) backoff.bump(4);
+    if (info.restart) backoff.restarting();
     clearTimeout(timer);
     timer = setTimeout(connect, backoff.next());
   }

@@ -1,7 +1,8 @@
-"""Visitor and agent clients speaking `clienta.v1.msgpack` over the `websockets` library.
+"""Visitor and agent clients speaking `clienta.v1.msgpack` over `bench.wsconn`.
 
-Each client owns one socket and one reader task. Timestamps for latency travel inside the
-message text (`stamp`/`unstamp`) so sender and receiver may live in different processes.
+Each client owns one socket; frames are handled as they arrive (no reader task).
+Timestamps for latency travel inside the message text (`stamp`/`unstamp`) so sender and
+receiver may live in different processes.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.typing import Subprotocol
 
 from bench.services import BenchError
+from bench.wsconn import SUBPROTOCOL, WsConnection
 
-SUBPROTOCOL = "clienta.v1.msgpack"
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 # after 1012 (restart): steady tries at 0.25-1.25 s, as widget/shared/backoff.js
@@ -48,15 +46,14 @@ def unstamp(text: str) -> tuple[str, float] | None:
 
 
 class Client(abc.ABC):
-    """One msgpack websocket with a reader task; subclasses add the role's handshake."""
+    """One msgpack websocket; subclasses add the role's handshake."""
 
     path = "/"
 
     def __init__(self, ws_base: str, query: str = "", name: str = "") -> None:
         self.url = f"{ws_base}{self.path}{query}"
         self.name = name
-        self.ws: ClientConnection | None = None
-        self.reader: asyncio.Task[None] | None = None
+        self.ws: WsConnection | None = None
         self.handlers: list[FrameHandler] = []
         self.closed = asyncio.Event()
         self.close_code: int | None = None
@@ -77,37 +74,31 @@ class Client(abc.ABC):
         self._pending_frames: dict[str, dict[str, Any]] = {}
 
     async def open(self, timeout_s: float = 15.0) -> None:
+        epoch = self.epoch + 1
+        unpack = msgpack.unpackb
+
+        def on_message(data: bytes | str) -> None:
+            now = time.time()
+            frame = unpack(data) if isinstance(data, bytes) else {"t": "_text", "data": data}
+            self._dispatch(frame, now)
+
+        def on_close(code: int) -> None:
+            if self.epoch != epoch:  # a socket this client already replaced
+                return
+            self.close_code = code
+            self.close_codes.append(code)
+            self.closed.set()
+            self._fail_all(BenchError(f"{self.name}: socket closed ({code})"))
+
         try:
-            self.ws = await connect(
-                self.url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None, proxy=None,
-                open_timeout=timeout_s, ping_interval=None, close_timeout=2,
-                max_size=2**20, max_queue=None,
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            hint = " (does the server have this endpoint?)" if status in (403, 404) else ""
-            raise BenchError(f"{self.url} refused the websocket: HTTP {status}{hint}") from exc
-        if self.ws.subprotocol != SUBPROTOCOL:
-            raise BenchError(f"{self.url} did not accept subprotocol {SUBPROTOCOL}")
+            ws = await WsConnection.open(self.url, SUBPROTOCOL, on_message, on_close, timeout_s)
+        except BenchError as exc:
+            hint = " (does the server have this endpoint?)" if " 40" in str(exc) else ""
+            raise BenchError(f"{self.url}: {exc}{hint}") from exc
+        self.ws = ws
         self.closed.clear()
         self.close_code = None
-        self.epoch += 1
-        self.reader = asyncio.create_task(self._read(self.ws), name=f"read-{self.name}")
-
-    async def _read(self, ws: ClientConnection) -> None:
-        unpack = msgpack.unpackb
-        try:
-            async for data in ws:
-                now = time.time()
-                frame = unpack(data) if isinstance(data, bytes) else {"t": "_text", "data": data}
-                self._dispatch(frame, now)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.close_code = ws.close_code
-            self.close_codes.append(ws.close_code)
-            self.closed.set()
-            self._fail_all(BenchError(f"{self.name}: socket closed ({ws.close_code})"))
+        self.epoch = epoch
 
     def _track(self, frame: dict[str, Any]) -> None:
         """Mark an event frame `_new` unless this client already had its seq."""
@@ -178,7 +169,7 @@ class Client(abc.ABC):
     async def send(self, frame: dict[str, Any]) -> None:
         if self.ws is None:
             raise BenchError(f"{self.name}: not connected")
-        await self.ws.send(msgpack.packb(frame, use_bin_type=True))
+        self.ws.send(msgpack.packb(frame, use_bin_type=True))
 
     async def request(
         self, frame: dict[str, Any], answer: str, conversation_id: str = "", timeout_s: float = 15.0
@@ -254,10 +245,9 @@ class Client(abc.ABC):
                 for frame in list(self._pending_frames.values()):
                     await self.send(frame)
                 return attempts
-            except (OSError, BenchError, InvalidHandshake, ConnectionClosed, TimeoutError):
+            except (OSError, BenchError, TimeoutError):
                 if self.ws is not None:
-                    with contextlib.suppress(Exception):
-                        await self.ws.close()
+                    self.ws.abort()
 
     @abc.abstractmethod
     async def resume(self, timeout_s: float) -> None:
@@ -265,13 +255,10 @@ class Client(abc.ABC):
 
 
     async def close(self) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(), 3)
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.reader
+        if self.ws is not None and not self.ws.closed:
+            self.ws.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), 3)
 
 
 class Visitor(Client):

@@ -6,38 +6,12 @@ then answering pings. No task per connection, so the load generator stays cheap 
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import struct
 from typing import Any
 
 import msgpack
 
-from bench.clients import SUBPROTOCOL
-
-ZERO_MASK = b"\x00\x00\x00\x00"  # a legal mask key; XOR with it leaves the payload as is
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """One masked, final frame (clients must mask; servers do not check the key)."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    return head + ZERO_MASK + payload
-
-
-def upgrade_request(host: str, port: int, path: str) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n"
-    ).encode()
-
+from bench.wsconn import SUBPROTOCOL, client_frame, upgrade_request
 
 HELLO = client_frame(0x2, msgpack.packb({"t": "hello"}))
 
@@ -131,7 +105,7 @@ class LeanVisitor(asyncio.Protocol):
 async def open_visitor(host: str, port: int, path: str, timeout_s: float) -> LeanVisitor:
     """Connect one lean visitor and wait for its welcome; returns it holding the socket."""
     loop = asyncio.get_running_loop()
-    request = upgrade_request(host, port, path)
+    request = upgrade_request(host, port, path, SUBPROTOCOL)
     async with asyncio.timeout(timeout_s):
         _, proto = await loop.create_connection(lambda: LeanVisitor(request), host, port)
         await proto.welcomed

@@ -1,4 +1,4 @@
-"""A minimal socket.io client (Engine.IO v4, websocket transport) on the `websockets` library.
+"""A minimal socket.io client (Engine.IO v4, websocket transport) on `bench.wsconn`.
 
 Built on the same socket library as our own clients, so the `peer` comparison measures the
 servers rather than two different client stacks. Packets: `0` open, `2`/`3` ping/pong,
@@ -15,10 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-
 from bench.services import BenchError
+from bench.wsconn import WsConnection
 
 EventHandler = Callable[[str, Any, float], None]
 
@@ -27,43 +25,40 @@ class SioClient:
     def __init__(self, base: str, name: str) -> None:
         self.url = f"{base}/socket.io/?EIO=4&transport=websocket"
         self.name = name
-        self.ws: ClientConnection | None = None
+        self.ws: WsConnection | None = None
+        self.closed = asyncio.Event()
         self.handlers: list[EventHandler] = []
         self.ack_ms: list[float] = []
         self._acks: dict[int, tuple[float, asyncio.Future[Any]]] = {}
         self._ids = itertools.count(1)
         self._connected: asyncio.Future[None] | None = None
-        self._reader: asyncio.Task[None] | None = None
 
     async def connect(self, timeout_s: float = 15.0) -> None:
-        self.ws = await connect(self.url, compression=None, proxy=None, open_timeout=timeout_s,
-                                ping_interval=None, max_size=2**20, max_queue=None)
         self._connected = asyncio.get_running_loop().create_future()
-        self._reader = asyncio.create_task(self._read(self.ws))
-        await self.ws.send("40")
+        self.ws = await WsConnection.open(self.url, None, self._on_message, self._on_close,
+                                          timeout_s)
+        self.ws.send("40")
         try:
             async with asyncio.timeout(timeout_s):
                 await self._connected
         except TimeoutError as exc:
             raise BenchError(f"{self.name}: socket.io connect not answered") from exc
 
-    async def _read(self, ws: ClientConnection) -> None:
-        try:
-            async for data in ws:
-                now = time.time()
-                if not isinstance(data, str) or not data:
-                    continue
-                kind = data[0]
-                if kind == "2":
-                    await ws.send("3")
-                elif kind == "4":
-                    self._packet(data[1:], now)
-        except ConnectionClosed:
-            pass
-        finally:
-            for _, fut in self._acks.values():
-                if not fut.done():
-                    fut.set_exception(BenchError(f"{self.name}: closed"))
+    def _on_message(self, data: bytes | str) -> None:
+        now = time.time()
+        if not isinstance(data, str) or not data:
+            return
+        kind = data[0]
+        if kind == "2" and self.ws is not None:
+            self.ws.send("3")
+        elif kind == "4":
+            self._packet(data[1:], now)
+
+    def _on_close(self, code: int) -> None:
+        self.closed.set()
+        for _, fut in self._acks.values():
+            if not fut.done():
+                fut.set_exception(BenchError(f"{self.name}: closed ({code})"))
 
     def _packet(self, data: str, now: float) -> None:
         kind, rest = data[0], data[1:]
@@ -96,16 +91,11 @@ class SioClient:
         ack = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._acks[ack] = (time.monotonic(), fut)
-        payload = f"42{ack}" + json.dumps([event, data], separators=(",", ":"))
-        task = asyncio.ensure_future(self.ws.send(payload))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self.ws.send(f"42{ack}" + json.dumps([event, data], separators=(",", ":")))
         return fut
 
     async def close(self) -> None:
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(), 3)
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+        if self.ws is not None and not self.ws.closed:
+            self.ws.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), 3)

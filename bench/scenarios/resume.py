@@ -160,6 +160,8 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
             await fleet.command("arm", 60, deadline_s=p.deadline_s)
             killed_at = time.time()
             ui.info("restarting the server (SIGTERM, then the same command again)")
+            await stack.stop(server, grace_s=15.0)
+            stopped_at = time.time()
             server = await stack.restart(server)
             restarted_at = time.time()
             answers = await fleet.command("wait_resumed", p.deadline_s + 30,
@@ -186,6 +188,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
         clients=p.clients,
         all_resumed_s=round(all_in, 3),
         restart_s=round(restarted_at - killed_at, 3),
+        old_process_exit_s=round(stopped_at - killed_at, 3),
         stored_events=total(checks, "stored"),
         seq_gaps=total(checks, "gaps"),
         redelivered=total(answers, "redelivered"),
@@ -194,7 +197,8 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
     result.notes.append(f"close codes seen at the drop: {dict(codes)} (1012 expected)")
     result.notes.append(
         "all_resumed_s runs from SIGTERM to the last welcome, and includes the server's "
-        "drain and the new process's start (restart_s). Redelivered (at-least-once replay "
+        "drain (old_process_exit_s) and the new process's start (restart_s: until it answers "
+        "/readyz, while the first visitors already resume). Redelivered (at-least-once replay "
         "overlap) is allowed; duplicated counts messages stored twice or repeated within one "
         "connection."
     )

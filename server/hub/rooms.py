@@ -41,6 +41,9 @@ class Hub:
         self._control: list[ControlHandler] = []
         self.frames_fanned_out = 0
         self.instance_id = uuid.uuid4().hex[:12]
+        # set when the process is stopping: members leave without unsubscribing room by room
+        # (thousands of UNSUBSCRIBEs would only delay the exit; the connection goes anyway)
+        self.stopping = False
         self._retries: set[asyncio.Task[None]] = set()
 
     def on_control(self, handler: ControlHandler) -> None:
@@ -62,7 +65,8 @@ class Hub:
         members.discard(conn)
         if not members:
             del self.members[channel]
-            await self.broker.unsubscribe(channel)
+            if not self.stopping:
+                await self.broker.unsubscribe(channel)
 
     async def publish(self, channel: str, frame: dict[str, Any],
                       audience: str = AUDIENCE_ALL) -> None:

@@ -168,6 +168,9 @@ class WireSocket(asyncio.Protocol):
 
     def shutdown(self) -> None:
         """uvicorn is stopping: tell the client to reconnect (1012)."""
+        services = self.services
+        if services is not None:
+            services.hub.stopping = True
         if self.accepted and not self.close_sent:
             self._write(ws.close_frame(1012))
             self.close_sent = True

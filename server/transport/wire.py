@@ -127,19 +127,22 @@ class WireSocket(asyncio.Protocol):
         if self.upgrade is None:
             self._start(data)
             return
-        if self.parser is None or self.close_code is not None:
+        if self.parser is None or self.lost:
             return
         self.last_rx = self.loop.time()
         try:
             events = self.parser.feed(data)
         except ProtocolError as exc:
-            self._fail(exc.code, exc.reason)
+            if self.close_code is None:
+                self._fail(exc.code, exc.reason)
             return
         for opcode, payload in events:
             if opcode <= ws.OP_BINARY:
-                self.inbox.append(payload)  # type: ignore[arg-type]
+                if self.close_code is None:  # closing: only the peer's close matters now
+                    self.inbox.append(payload)  # type: ignore[arg-type]
             elif opcode == ws.OP_PING:
-                self._write(ws.frame(ws.OP_PONG, payload))  # type: ignore[arg-type]
+                if not self.close_sent:
+                    self._write(ws.frame(ws.OP_PONG, payload))  # type: ignore[arg-type]
             elif opcode == ws.OP_CLOSE:
                 code, _ = payload  # type: ignore[misc]
                 self._closed_by_peer(code)

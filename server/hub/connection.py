@@ -127,13 +127,18 @@ class Connection:
     def deliver(self, frame: dict[str, Any], payload: Payload) -> None:
         """A room event: drop what this connection already has, hold it during replay."""
         conv = frame.get("conversation_id")
-        seq = frame.get("seq")
-        # only stored events are sequenced; `read` also carries a seq but is not one
-        if seq is not None and conv is not None and frame["t"] in STORED_EVENTS:
+        if conv is not None:
+            # Every frame of a conversation being replayed waits for the replay: stored
+            # events so none is sent twice or out of order, and all of them because a
+            # resume joins the room before it has confirmed the conversation is the
+            # visitor's (unconfirmed, the held frames are dropped unseen).
             replay = self.replaying.get(conv)
             if replay is not None:
                 replay.append(frame)
                 return
+        seq = frame.get("seq")
+        # only stored events are sequenced; `read` also carries a seq but is not one
+        if seq is not None and conv is not None and frame["t"] in STORED_EVENTS:
             last = self.seen_seq.get(conv, 0)
             if seq <= last:
                 return

@@ -273,16 +273,18 @@ class WireSocket(asyncio.Protocol):
         """Write a frame now unless the socket is pushing back; False: queue and `send`."""
         if not self.writable or self.close_sent or self.lost:
             return False
-        if isinstance(payload, Shared):
+        if isinstance(payload, Shared):  # room fan-out: cork it
             wire = payload.wire
             if wire is None:
                 data = payload.data
                 wire = payload.wire = ws.frame(OP_FOR[type(data)],
                                                data.encode() if isinstance(data, str) else data)
-        elif isinstance(payload, str):
-            wire = ws.frame(ws.OP_TEXT, payload.encode())
-        else:
-            wire = ws.frame(ws.OP_BINARY, payload)
+        else:  # this connection's own frame (welcome, ack): out at once unless corked
+            wire = ws.frame(OP_FOR[type(payload)],
+                            payload.encode() if isinstance(payload, str) else payload)
+            if self.pending is None:
+                self.transport.write(wire)  # type: ignore[union-attr]
+                return True
         pending = self.pending
         if pending is None:
             self.pending = [wire]

@@ -79,6 +79,24 @@ def test_replay_holds_live_frames_and_releases_them_once() -> None:
     assert seqs(sent) == [1, 2]
 
 
+def test_nothing_of_a_replaying_conversation_passes_before_the_replay() -> None:
+    """A resume joins the room before the owner is confirmed: every frame of it, stored or
+    not (mode, typing, bot deltas), waits, and is dropped unseen if it is not theirs."""
+    conn, sent, _ = make()
+    conn.begin_replay(C)
+    for frame in ({"t": "mode", "conversation_id": C, "mode": "queued"},
+                  {"t": "typing", "conversation_id": C, "on": True}, msg(1)):
+        conn.deliver(frame, conn.codec.encode(frame))
+    assert sent == []
+    conn.replaying.pop(C)  # not the visitor's conversation
+    assert sent == []
+    conn.begin_replay(C)
+    mode = {"t": "mode", "conversation_id": C, "mode": "agent"}
+    conn.deliver(mode, conn.codec.encode(mode))
+    conn.end_replay(C)  # theirs: released after the history
+    assert [JsonCodec().decode(p)["t"] for p in sent] == ["mode"]
+
+
 @pytest.mark.asyncio
 async def test_overflow_cuts_the_connection() -> None:
     conn, _, _ = make(fast=False)

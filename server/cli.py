@@ -74,7 +74,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             # upgrades go to the hub's own websocket protocol (frame limit, keepalive and
             # no per-message deflate are its settings: server/transport/wire.py)
             ws="server.transport.wire:WireSocket",
-            http="server.transport.wire:HubHttpProtocol",
+            http="server.transport.http_switch:HubHttpProtocol",
         )
     return 0
 

@@ -121,6 +121,7 @@ def write_report(out: Path = RESULTS) -> Path:
     if any(r.get("quick") for r in results):
         lines += ["", "\\* measured at a reduced (quick) size; the goals are stated for the full "
                   "sizes (`python -m bench SCENARIO` without --quick)."]
+    lines += _shortfalls(results)
     lines += ["", "## Latency", "",
               "| scenario | measure | n | median | p99 | p99.9 | max |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -147,3 +148,40 @@ def write_report(out: Path = RESULTS) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _shortfalls(results: list[dict[str, Any]]) -> list[str]:
+    """Where a target is short, the run's own evidence of why (saturation, CPU per unit)."""
+    lines: list[str] = []
+    for r in results:
+        short = [t["name"] for t in r.get("targets", [])
+                 if t.get("applies", True) and not t["passed"]]
+        if not short:
+            continue
+        m = r.get("metrics", {})
+        why = []
+        for key, offered in m.items():
+            if not key.startswith("offered_"):
+                continue
+            rest = key.removeprefix("offered_")
+            got = m.get(f"delivered_{rest}", m.get(f"stored_{rest}"))
+            if got is not None and offered and got < 0.97 * offered:
+                why.append(f"{_fmt(got)} of {_fmt(offered)} offered went through: the box is "
+                           "saturated, so the latencies at this size are queueing")
+        if "cpu_ms_per_answer" in m and "streams" in m:
+            why.append(f"{_fmt(m['cpu_ms_per_answer'])} ms of server CPU per answer: "
+                       f"{_fmt(m['cpu_ms_per_answer'] * m['streams'] / 1000)} s of one core for "
+                       f"{_fmt(m['streams'])} answers asked within seconds, so they queue")
+        if "old_process_exit_s" in m:
+            why.append(f"the old process took {_fmt(m['old_process_exit_s'])} s to exit; the "
+                       "rest is the new process resuming every visitor at full CPU")
+        if "host_load_1m_before" in m:
+            why.append(f"host load {_fmt(m['host_load_1m_before'])} when the run started")
+        lines.append(f"- **{r['scenario']}** ({', '.join(short)}): " + "; ".join(why) + ".")
+    if not lines:
+        return []
+    return ["", "## Where a target is short, and why", "",
+            "The load generators, Postgres, Redis (and the fake LLM) share the machine's cores "
+            "with the servers. Profiles of what limits each scenario are in "
+            "docs/performance.md (What the numbers say).", "", *lines]
+

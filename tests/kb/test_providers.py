@@ -97,6 +97,17 @@ async def test_offline_reranker_blends_coverage_and_cosine() -> None:
     assert ranked[1].score == 0.0
 
 
+def test_offline_reranker_reuses_chunk_terms_within_a_bound() -> None:
+    """Chunks come back question after question: their terms are computed once, the
+    scores stay those of the uncached function, and the cache keeps its size bound."""
+    rr = OfflineReranker(cache_size=2)
+    docs = ["Refunds take five business days.", "Shipping within Thailand: 3 days.",
+            "จัดส่งภายในประเทศไทย 3 วัน"]
+    for query in ("refund days", "shipping Thailand", "จัดส่ง กี่วัน"):
+        assert rr.scores(query, docs) == coverage_scores(query, docs)
+    assert len(rr._terms) == 2
+
+
 async def test_cohere_reranker_against_fake() -> None:
     async with FakeCohere() as fake:
         rr = CohereReranker("co-test", base_url=fake.base_url)

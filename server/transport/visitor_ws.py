@@ -78,10 +78,12 @@ class VisitorSession:
         self.visitor_id = visitor_id or uuid4()
         token = self.s.visitor_tokens.issue(self.org.id, self.visitor_id)
 
-        def welcome(conv: convs.Conversation) -> None:
+        def welcome(conv: convs.Conversation | None) -> None:
+            # None: nothing stored yet, so bot mode and nothing to catch up on
             self.conn.send({"t": "welcome", "visitor_token": token,
-                            "conversation_id": str(conv.id), "mode": conv.mode,
-                            "last_seq": conv.last_seq})
+                            "conversation_id": str(conv.id if conv else self.conversation_id),
+                            "mode": conv.mode if conv else Mode.BOT.value,
+                            "last_seq": conv.last_seq if conv else 0})
 
         replayed = False
         if visitor_id is not None and requested is not None:  # a resume: the common reconnect
@@ -95,9 +97,7 @@ class VisitorSession:
             # nothing stored yet, so nothing to replay and nobody to hear from: the
             # conversation is stored (and its room joined) when a frame first needs it
             self.conversation_id = uuid4()
-            self.conn.send({"t": "welcome", "visitor_token": token,
-                            "conversation_id": str(self.conversation_id), "mode": "bot",
-                            "last_seq": 0})
+            welcome(None)
             return
         self.stored = True
         self.conversation_id = conv.id

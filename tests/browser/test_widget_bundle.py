@@ -6,6 +6,7 @@ These need no browser or database: the static routes alone, in a bare Starlette 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -69,6 +70,27 @@ def test_bundles_parse(client: TestClient, path: str, tmp_path: Path) -> None:
     target.write_bytes(client.get(path).content)
     done = subprocess.run(["node", "--check", str(target)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(shutil.which("node") is None and not os.environ.get("CI"),
+                    reason="node is not installed (under CI this test runs and fails instead)")
+def test_backoff_is_steady_after_a_restart_then_exponential() -> None:
+    """widget/shared/backoff.js: after 1012 ten tries 0.25-1.25 s apart, then full-jitter
+    exponential from the fourth step; otherwise exponential from 0.5 s."""
+    source = (static.WIDGET_DIR / "shared" / "backoff.js").read_text()
+    script = source + """
+    Math.random = () => 0.999;  // the top of every jitter window
+    const restarted = createBackoff(500, 30000);
+    restarted.restarting();
+    const fresh = createBackoff(500, 30000);
+    const take = (b, n) => Array.from({length: n}, () => Math.round(b.next()));
+    console.log(JSON.stringify([take(restarted, 12), take(fresh, 3)]));
+    """
+    done = subprocess.run(["node", "-e", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    restarted, fresh = json.loads(done.stdout)
+    assert restarted == [1249] * 10 + [3996, 7992]
+    assert fresh == [500, 999, 1998]
 
 
 def test_pages_escape_query_values(client: TestClient) -> None:

@@ -66,6 +66,9 @@ class StreamRecord:
     started: float
     last_user: str
     chunks: list[tuple[float, float, int, str]] = field(default_factory=list)
+    # Monotonic time the first token was due; token i is due `i / tps` later (a deadline
+    # schedule: a stall delays tokens, the ones after it catch up to keep the rate).
+    paced_from: float = 0.0
     done: bool = False
     cut: bool = False
 
@@ -234,6 +237,7 @@ class FakeOpenAI(FakeServer):
 
         loop = asyncio.get_running_loop()
         start = loop.time() + b.ttft_ms / 1000
+        record.paced_from = start
         await asyncio.sleep(max(0.0, start - loop.time()))
         await resp.write(frame({"role": "assistant", "content": "", "refusal": None}, None))
         offset = 0

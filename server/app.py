@@ -24,6 +24,7 @@ from server.llm.chat import build_chat_provider
 from server.metrics import Metrics
 from server.services.accounts import AccountService
 from server.services.agents import build_agents
+from server.services.appender import Appender
 from server.services.bot import BotRunner, StreamTexts
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
@@ -76,7 +77,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         else MemoryBroker()
     metrics = Metrics()
     hub = Hub(broker)
-    conversation_service = ConversationService(db, hub, metrics)
+    conversation_service = ConversationService(db, hub, metrics, Appender(db))
     redis_client = getattr(broker, "client", None)
     bot = BotRunner(db, hub, conversation_service, build_chat_provider(settings), metrics,
                     StreamTexts(redis_client, getattr(broker, "command", None)),
@@ -107,6 +108,7 @@ async def close_services(services: Services) -> None:
         await services.kb.close()
     if services.agents is not None:
         await services.agents.close()
+    await services.conversations.appender.close()  # messages in a group still get stored
     await services.hub.close()
     await services.broker.close()
     await services.db.close()

@@ -17,6 +17,7 @@ from server.hub.rooms import AUDIENCE_AGENTS, AUDIENCE_ALL, Hub, org_channel, ro
 from server.metrics import Metrics
 from server.protocol import frames
 from server.protocol.codes import CloseCode
+from server.services.appender import Appender
 from server.storage import conversations as convs
 from server.storage import messages
 from server.storage.accounts import Org
@@ -41,8 +42,10 @@ class Stored:
 
 
 class ConversationService:
-    def __init__(self, db: Database, hub: Hub, metrics: Metrics) -> None:
+    def __init__(self, db: Database, hub: Hub, metrics: Metrics, appender: Appender) -> None:
         self.db = db
+        # appends of concurrent messages share a statement (group commit)
+        self.appender = appender
         self.hub = hub
         self.metrics = metrics
         # set by the app once presence exists: org_id -> online agent count
@@ -60,13 +63,11 @@ class ConversationService:
         """Persist, then publish (guarantee 1). None when the conversation is not this org's
         (or, with `require_assignee`, not held by that agent)."""
         try:
-            async with self.db.pool.acquire() as conn:
-                appended = await messages.append(
-                    conn, org_id, conversation_id, kind=kind, author_role=author_role,
-                    text=text, client_id=client_id, author_id=author_id,
-                    author_name=author_name, stream_id=stream_id, sources=sources, meta=meta,
-                    require_assignee=require_assignee,
-                )
+            appended = await self.appender.append(messages.NewEvent(
+                org_id, conversation_id, kind, author_role, text, client_id=client_id,
+                author_id=author_id, author_name=author_name, stream_id=stream_id,
+                sources=sources, meta=meta, require_assignee=require_assignee,
+            ))
         except messages.DuplicateClientId:
             # a concurrent retry of the same client id won: answer with its event
             async with self.db.unit_of_work(org_id) as conn:

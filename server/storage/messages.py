@@ -112,6 +112,49 @@ async def append(
     return Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One event to append, as `append_many` takes it (the arguments of `append`)."""
+
+    org_id: UUID
+    conversation_id: UUID
+    kind: str
+    author_role: str
+    text: str
+    client_id: str | None = None
+    author_id: UUID | None = None
+    author_name: str | None = None
+    stream_id: str | None = None
+    sources: list[dict[str, Any]] | None = None
+    meta: dict[str, Any] | None = None
+    require_assignee: UUID | None = None
+
+
+async def append_many(conn: asyncpg.Connection, items: list[NewEvent]) -> list[Appended | None]:
+    """Store several events in one statement and one transaction (migrations/
+    0005_append_events.sql); the answer for item i is at position i, as `append` would
+    give it. A unique violation (a concurrent first try of one of the client ids) voids
+    the whole group: DuplicateClientId, nothing stored, no seq spent."""
+    try:
+        rows = await conn.fetch(
+            "SELECT * FROM clienta_append_events($1::uuid[], $2::uuid[], $3::text[],"
+            " $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[],"
+            " $10::jsonb[], $11::jsonb[], $12::uuid[])",
+            [i.org_id for i in items], [i.conversation_id for i in items],
+            [i.kind for i in items], [i.client_id for i in items],
+            [i.author_role for i in items], [i.author_id for i in items],
+            [i.author_name for i in items], [i.text for i in items],
+            [i.stream_id for i in items], [i.sources for i in items],
+            [i.meta for i in items], [i.require_assignee for i in items],
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateClientId(None) from exc
+    out: list[Appended | None] = [None] * len(items)
+    for row in rows:
+        out[row["ord"] - 1] = Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
+    return out
+
+
 async def by_client_id(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
                        client_id: str) -> StoredEvent | None:
     row = await conn.fetchrow(

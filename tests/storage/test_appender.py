@@ -1,0 +1,128 @@
+"""Group commit of message appends against the real Postgres: concurrent messages share a
+statement, and each keeps every guarantee of a lone append."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from uuid import UUID
+
+import pytest
+
+from server.services.appender import Appender
+from server.storage import accounts, messages
+from server.storage import conversations as convs
+from server.storage.db import Database
+from server.storage.messages import NewEvent
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def new_org(db: Database, conversations: int) -> tuple[UUID, list[UUID]]:
+    org_id = uuid.uuid4()
+    ids = [uuid.uuid4() for _ in range(conversations)]
+    async with db.unit_of_work(org_id) as conn:
+        await accounts.insert_org(conn, org_id, "appender", uuid.uuid4().hex)
+        for conversation_id in ids:
+            await convs.insert_conversation_for(conn, org_id, uuid.uuid4(), conversation_id,
+                                                None)
+    return org_id, ids
+
+
+def msg(org_id: UUID, conversation_id: UUID, client_id: str, **kw: object) -> NewEvent:
+    return NewEvent(org_id, conversation_id, "msg", "visitor", f"text {client_id}",
+                    client_id=client_id, **kw)  # type: ignore[arg-type]
+
+
+async def stored_seqs(db: Database, org_id: UUID, conversation_id: UUID) -> list[int]:
+    async with db.unit_of_work(org_id) as conn:
+        events = await messages.after(conn, org_id, conversation_id, 0, include_notes=True)
+    return [e.seq for e in events]
+
+
+async def waiting_on_a_row_lock(db: Database) -> None:
+    async with db.pool.acquire() as conn:
+        while not await conn.fetchval(  # noqa: ASYNC110  # polling Postgres, not a flag
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%clienta_append_events%' AND pid <> pg_backend_pid()"):
+            await asyncio.sleep(0.01)
+
+
+async def test_concurrent_messages_share_statements_and_keep_one_gap_free_sequence(
+        db: Database) -> None:
+    org_id, ids = await new_org(db, 5)
+    appender = Appender(db, max_in_flight=1)
+    items = [msg(org_id, ids[i % 5], f"c{i}") for i in range(60)]
+    results = await asyncio.gather(*(appender.append(item) for item in items))
+    assert appender.groups < len(items) and appender.grouped > 1  # it did group
+    for item, result in zip(items, results, strict=True):
+        assert result is not None and not result.event.duplicate
+        assert result.event.client_id == item.client_id
+        assert result.event.conversation_id == item.conversation_id
+        assert result.event.text == item.text and result.mode == "bot"
+    for conversation_id in ids:
+        mine = [r.event.seq for i, r in zip(items, results, strict=True)
+                if r is not None and i.conversation_id == conversation_id]
+        # each caller got its own seq, and per conversation they run 1..n in arrival order
+        assert mine == list(range(1, 13))
+        assert await stored_seqs(db, org_id, conversation_id) == list(range(1, 13))
+
+
+async def test_a_group_keeps_the_tenant_assignee_and_duplicate_rules_per_message(
+        db: Database) -> None:
+    org_a, (conv_a,) = await new_org(db, 1)
+    org_b, (conv_b,) = await new_org(db, 1)
+    appender = Appender(db, max_in_flight=1)
+    results = await asyncio.gather(
+        appender.append(msg(org_a, conv_a, "one")),
+        appender.append(msg(org_a, conv_b, "cross")),  # org B's conversation named by A
+        appender.append(msg(org_a, conv_a, "one")),  # a retry inside the same group
+        appender.append(msg(org_a, conv_a, "held", require_assignee=uuid.uuid4())),
+        appender.append(msg(org_a, conv_a, "two")),
+    )
+    one, cross, retry, held, two = results
+    assert appender.groups == 1
+    assert cross is None and held is None
+    assert one is not None and retry is not None and two is not None
+    assert retry.event.duplicate and retry.event.seq == one.event.seq == 1
+    assert two.event.seq == 2
+    assert await stored_seqs(db, org_a, conv_a) == [1, 2]
+    assert await stored_seqs(db, org_b, conv_b) == []
+
+
+async def test_a_racing_client_id_voids_the_group_and_only_that_message_sees_it(
+        db: Database) -> None:
+    org_id, (conv, other) = await new_org(db, 2)
+    appender = Appender(db, max_in_flight=1)
+    # another process's first try of "race" holds the conversation, not yet committed
+    async with db.pool.acquire() as rival:
+        tx = rival.transaction()
+        await tx.start()
+        await messages.append(rival, org_id, conv, kind="msg", author_role="visitor",
+                              text="first try", client_id="race")
+        group = asyncio.gather(
+            appender.append(msg(org_id, other, "calm")),
+            appender.append(msg(org_id, conv, "race")),
+            appender.append(msg(org_id, conv, "after")),
+        )
+        await waiting_on_a_row_lock(db)  # the group's statement is out, behind the rival
+        await tx.commit()
+        calm, race, after = await group
+    assert appender.grouped == 0  # the group was void; each message was then stored alone
+    assert race is not None and race.event.duplicate and race.event.seq == 1
+    assert race.event.text == "first try"
+    assert after is not None and after.event.seq == 2 and not after.event.duplicate
+    assert calm is not None and calm.event.seq == 1
+    assert await stored_seqs(db, org_id, conv) == [1, 2]
+    assert await stored_seqs(db, org_id, other) == [1]
+
+
+async def test_close_waits_for_queued_messages(db: Database) -> None:
+    org_id, (conv,) = await new_org(db, 1)
+    appender = Appender(db, max_in_flight=1)
+    pending = [asyncio.ensure_future(appender.append(msg(org_id, conv, f"q{i}")))
+               for i in range(10)]
+    await asyncio.sleep(0)  # queued, not yet stored
+    await appender.close()
+    assert all(p.done() for p in pending)
+    assert await stored_seqs(db, org_id, conv) == list(range(1, 11))

@@ -22,6 +22,14 @@ log = logging.getLogger("clienta.conn")
 STORED_EVENTS = frozenset({"msg", "note"})
 
 
+def stored_seq(frame: dict[str, Any]) -> int | None:
+    """The seq of a stored event; None for anything else (`read` carries a seq too, but
+    it is not one of the conversation's events)."""
+    if frame.get("t") in STORED_EVENTS and frame.get("conversation_id") is not None:
+        return frame.get("seq")
+    return None
+
+
 class Shared:
     """One encoded room event shared by every local member. The transport builds its
     websocket frame once (`wire`) and writes the same bytes to each socket."""
@@ -126,38 +134,42 @@ class Connection:
 
     def deliver(self, frame: dict[str, Any], payload: Payload) -> None:
         """A room event: drop what this connection already has, hold it during replay."""
-        conv = frame.get("conversation_id")
+        self.deliver_keyed(frame.get("conversation_id"), stored_seq(frame), frame, payload)
+
+    def deliver_keyed(self, conv: str | None, seq: int | None, frame: dict[str, Any],
+                      payload: Payload) -> None:
+        """`deliver` with the frame's conversation and stored seq already read: room
+        fan-out reads them once per event, not once per member."""
         if conv is not None:
             # Every frame of a conversation being replayed waits for the replay: stored
             # events so none is sent twice or out of order, and all of them because a
             # resume joins the room before it has confirmed the conversation is the
             # visitor's (unconfirmed, the held frames are dropped unseen).
-            replay = self.replaying.get(conv)
-            if replay is not None:
-                replay.append(frame)
+            if self.replaying:
+                replay = self.replaying.get(conv)
+                if replay is not None:
+                    replay.append(frame)
+                    return
+            if seq is not None:
+                last = self.seen_seq.get(conv, 0)
+                if seq <= last:
+                    return
+                if seq != last + 1:
+                    # Publishes from two processes can overtake each other: hold this one
+                    # until the missing seqs arrive or are read from Postgres, so a client
+                    # never sees N+1 before N (its last_seq would then skip N for good).
+                    gap = self.gaps.get(conv)
+                    if gap is None:
+                        gap = self.gaps[conv] = {}
+                        if self.on_gap is not None:
+                            self.on_gap(self, conv)
+                    gap[seq] = payload
+                    return
+                self.seen_seq[conv] = seq
+                self.send_encoded(payload)
+                if self.gaps and conv in self.gaps:
+                    self.release(conv)
                 return
-        seq = frame.get("seq")
-        # only stored events are sequenced; `read` also carries a seq but is not one
-        if seq is not None and conv is not None and frame["t"] in STORED_EVENTS:
-            last = self.seen_seq.get(conv, 0)
-            if seq <= last:
-                return
-            if seq != last + 1:
-                # Publishes from two processes can overtake each other: hold this one until
-                # the missing seqs arrive or are read from Postgres, so a client never sees
-                # N+1 before N (its last_seq would then skip N for good).
-                gap = self.gaps.get(conv)
-                if gap is None:
-                    gap = self.gaps[conv] = {}
-                    if self.on_gap is not None:
-                        self.on_gap(self, conv)
-                gap[seq] = payload
-                return
-            self.seen_seq[conv] = seq
-            self.send_encoded(payload)
-            if conv in self.gaps:
-                self.release(conv)
-            return
         self.send_encoded(payload)
 
     def release(self, conversation_id: str, known_through: int = 0) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import msgpack
 
 from server.broker.base import Broker
-from server.hub.connection import Connection, Shared
+from server.hub.connection import Connection, Shared, stored_seq
+from server.protocol.codec import Codec
 
 log = logging.getLogger("clienta.hub")
 
@@ -122,13 +123,23 @@ class Hub:
         if not members:
             return
         frame = envelope["f"]
+        conv = frame.get("conversation_id")
+        seq = stored_seq(frame)
         agents_only = envelope.get("a") == AUDIENCE_AGENTS
+        # members nearly always share one codec: keep the last one's payload at hand
+        last_codec: Codec | None = None
+        payload: Shared | None = None
         encoded: dict[str, Shared] = {}
+        sent = 0
         for conn in tuple(members):
             if agents_only and conn.kind != "agent":
                 continue
-            payload = encoded.get(conn.codec.name)
-            if payload is None:
-                payload = encoded[conn.codec.name] = Shared(conn.codec.encode(frame))
-            conn.deliver(frame, payload)
-            self.frames_fanned_out += 1
+            codec = conn.codec
+            if codec is not last_codec:
+                payload = encoded.get(codec.name)
+                if payload is None:
+                    payload = encoded[codec.name] = Shared(codec.encode(frame))
+                last_codec = codec
+            conn.deliver_keyed(conv, seq, frame, payload)  # type: ignore[arg-type]
+            sent += 1
+        self.frames_fanned_out += sent

@@ -29,6 +29,7 @@ from server.services.bot import BotRunner, StreamTexts
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
 from server.services.orgs import OrgDirectory
+from server.services.resume_reads import ResumeReads
 from server.services.visitor_tokens import VisitorTokens
 from server.settings import Settings
 from server.storage.db import Database
@@ -77,7 +78,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         else MemoryBroker()
     metrics = Metrics()
     hub = Hub(broker)
-    conversation_service = ConversationService(db, hub, metrics, Appender(db))
+    conversation_service = ConversationService(db, hub, metrics, Appender(db),
+                                               ResumeReads(db))
     redis_client = getattr(broker, "client", None)
     bot = BotRunner(db, hub, conversation_service, build_chat_provider(settings), metrics,
                     StreamTexts(redis_client, getattr(broker, "command", None)),
@@ -108,6 +110,7 @@ async def close_services(services: Services) -> None:
         await services.kb.close()
     if services.agents is not None:
         await services.agents.close()
+    await services.conversations.resume_reads.close()
     await services.conversations.appender.close()  # messages in a group still get stored
     await services.hub.close()
     await services.broker.close()

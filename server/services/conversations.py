@@ -18,6 +18,7 @@ from server.metrics import Metrics
 from server.protocol import frames
 from server.protocol.codes import CloseCode
 from server.services.appender import Appender
+from server.services.resume_reads import ResumeAsk, ResumeReads
 from server.storage import conversations as convs
 from server.storage import messages
 from server.storage.accounts import Org
@@ -42,10 +43,13 @@ class Stored:
 
 
 class ConversationService:
-    def __init__(self, db: Database, hub: Hub, metrics: Metrics, appender: Appender) -> None:
+    def __init__(self, db: Database, hub: Hub, metrics: Metrics, appender: Appender,
+                 resume_reads: ResumeReads) -> None:
         self.db = db
-        # appends of concurrent messages share a statement (group commit)
+        # appends of concurrent messages share a statement (group commit), and so do the
+        # reads of visitors coming back at once (after a deploy)
         self.appender = appender
+        self.resume_reads = resume_reads
         self.hub = hub
         self.metrics = metrics
         # set by the app once presence exists: org_id -> online agent count
@@ -108,11 +112,12 @@ class ConversationService:
                              requested: UUID, last_seq: int,
                              welcome: Callable[[convs.Conversation], None],
                              ) -> tuple[convs.Conversation | None, bool]:
-        """A returning visitor's `hello {conversation_id, last_seq}` in one unit of work.
+        """A returning visitor's `hello {conversation_id, last_seq}`.
 
         The room is joined before anything is read (so no event can fall between the read
         and live delivery), then the conversation's owner and the missed events are read
-        together. Until the owner is confirmed, live events are only held, never sent.
+        together (grouped with other visitors coming back at the same time). Until the
+        owner is confirmed, live events are only held, never sent.
         `welcome(conv)` runs before the replay. Returns the visitor's conversation and
         whether it was the requested one and has been welcomed and replayed; otherwise the
         caller opens what it got like a first visit.
@@ -122,12 +127,8 @@ class ConversationService:
         replayed = False
         try:
             await self.hub.join(room(key), conn)
-            async with self.db.unit_of_work(org_id) as db_conn:
-                conv = await convs.for_visitor(db_conn, org_id, visitor_id, requested)
-                batch = None
-                if conv is not None and conv.id == requested:
-                    batch = await messages.after(db_conn, org_id, requested, last_seq,
-                                                 include_notes=False)
+            conv, batch = await self.resume_reads.read(
+                ResumeAsk(org_id, visitor_id, requested, last_seq))
             if batch is not None:
                 conn.conversations.add(key)
                 conn.mark_seen(key, last_seq)

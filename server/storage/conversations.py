@@ -118,6 +118,24 @@ async def for_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID,
     return _conv(row) if row else None
 
 
+async def for_visitors(conn: asyncpg.Connection,
+                       asks: list[tuple[UUID, UUID, UUID | None]]) -> list[Conversation | None]:
+    """`for_visitor` for many (org_id, visitor_id, conversation_id) at once, in one
+    statement: the answer for ask i at position i. Each ask is scoped by its own org."""
+    rows = await conn.fetch(
+        "SELECT a.i, c.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[])"
+        " WITH ORDINALITY AS a(org_id, visitor_id, requested, i)"
+        f" CROSS JOIN LATERAL (SELECT {_COLS} FROM conversations"
+        " WHERE org_id = a.org_id AND visitor_id = a.visitor_id"
+        " ORDER BY coalesce(id = a.requested, false) DESC, created_at DESC LIMIT 1) c",
+        [a[0] for a in asks], [a[1] for a in asks], [a[2] for a in asks],
+    )
+    out: list[Conversation | None] = [None] * len(asks)
+    for row in rows:
+        out[row["i"] - 1] = _conv(row)
+    return out
+
+
 async def set_mode(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, mode: str, *,
                    assignee_id: UUID | None, needs_human: bool | None = None) -> None:
     await conn.execute(

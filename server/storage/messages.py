@@ -178,6 +178,28 @@ async def after(
     return [_event(r) for r in rows]
 
 
+async def after_many(
+    conn: asyncpg.Connection, asks: list[tuple[UUID, UUID, int]], *, include_notes: bool,
+    limit: int = REPLAY_BATCH,
+) -> list[list[StoredEvent]]:
+    """`after` for many (org_id, conversation_id, last_seq) at once, in one statement: the
+    events for ask i at position i. Each ask is scoped by its own org."""
+    kinds = ["msg", "note"] if include_notes else ["msg"]
+    rows = await conn.fetch(
+        "SELECT a.i, e.* FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])"
+        " WITH ORDINALITY AS a(org_id, conversation_id, last_seq, i)"
+        f" CROSS JOIN LATERAL (SELECT {_COLS} FROM events"
+        " WHERE org_id = a.org_id AND conversation_id = a.conversation_id"
+        " AND seq > a.last_seq AND kind = ANY($4::text[]) ORDER BY seq LIMIT $5) e"
+        " ORDER BY a.i, e.seq",
+        [a[0] for a in asks], [a[1] for a in asks], [a[2] for a in asks], kinds, limit,
+    )
+    out: list[list[StoredEvent]] = [[] for _ in asks]
+    for row in rows:
+        out[row["i"] - 1].append(_event(row))
+    return out
+
+
 async def recent_turns(
     conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, limit: int = 20
 ) -> list[tuple[str, str]]:

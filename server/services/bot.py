@@ -38,7 +38,8 @@ class StreamTexts:
 
     def __init__(self, redis: Any | None, command: Any = None) -> None:
         self.redis = redis
-        # the broker's pipelined command runner, when there is one
+        # the broker's pipelined command runner, when there is one (every call here goes
+        # through it, so concurrent streams and snapshots share round trips)
         self.command = command or (redis.execute_command if redis is not None else None)
         self._local: dict[str, tuple[str, str]] = {}
 
@@ -46,7 +47,8 @@ class StreamTexts:
         self._local[conversation_id] = (stream_id, "")
         if self.redis is not None:
             with contextlib.suppress(Exception):
-                await self.redis.set(f"bs:{conversation_id}", stream_id + "\n", ex=SNAPSHOT_TTL_S)
+                await self.command("SET", f"bs:{conversation_id}", stream_id + "\n",
+                                   "EX", SNAPSHOT_TTL_S)
 
     async def append(self, conversation_id: str, stream_id: str, text: str) -> None:
         sid, so_far = self._local.get(conversation_id, (stream_id, ""))
@@ -60,14 +62,16 @@ class StreamTexts:
             del self._local[conversation_id]
         if self.redis is not None:
             with contextlib.suppress(Exception):
-                value = await self.redis.get(f"bs:{conversation_id}")
+                value = await self.command("GET", f"bs:{conversation_id}")
                 if value is not None and value.decode().split("\n", 1)[0] == stream_id:
-                    await self.redis.delete(f"bs:{conversation_id}")
+                    await self.command("DEL", f"bs:{conversation_id}")
 
     async def get(self, conversation_id: str) -> tuple[str, str] | None:
         if self.redis is not None:
             try:
-                value = await self.redis.get(f"bs:{conversation_id}")
+                # pipelined with every other command of this moment: after a deploy,
+                # thousands of returning visitors ask at once
+                value = await self.command("GET", f"bs:{conversation_id}")
             except Exception:
                 value = None
             if value is not None:

@@ -1,5 +1,8 @@
 """Redis pub/sub: one subscription connection per process, supervised.
 
+The subscription is `redis_sub.SubscriberProtocol` (raw hiredis; every room event passes
+through it); publishing and other commands use redis-py's client, auto-pipelined.
+
 The listener reconnects with backoff when Redis drops, resubscribes every channel the
 process still needs, then calls `on_resync` so local clients catch up from Postgres on
 what was published while the doorbell was broken.
@@ -17,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from server.broker.base import OnMessage, OnResync
+from server.broker.redis_sub import SubscriberProtocol, open_subscriber
 
 log = logging.getLogger("clienta.broker")
 
@@ -28,13 +32,10 @@ class RedisBroker:
         self.client: aioredis.Redis = aioredis.from_url(
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
         )
-        # the subscription connection blocks on reads, so it must not time out while idle;
-        # a dead server shows as EOF on the socket and the supervisor reconnects
-        self._sub_client: aioredis.Redis = aioredis.from_url(
-            url, socket_connect_timeout=2, socket_keepalive=True
-        )
         self._channels: set[str] = set()
-        self._pubsub: aioredis.client.PubSub | None = None
+        # the subscription connection: idle reads never time out; a dead server shows as
+        # EOF or a reset on the socket and the supervisor reconnects
+        self._sub: SubscriberProtocol | None = None
         self._task: asyncio.Task[None] | None = None
         self._outgoing: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -68,13 +69,12 @@ class RedisBroker:
         delay = 0.1
         first = True
         while True:
-            pubsub = self._sub_client.pubsub()
+            sub: SubscriberProtocol | None = None
             try:
-                # a dedicated connection: subscribe needs one, and any command proves it
-                await pubsub.execute_command("PING")
+                sub = await open_subscriber(self._url, self._deliver, self._confirmed)
                 if self._channels:
-                    await pubsub.subscribe(*self._channels)
-                self._pubsub = pubsub
+                    sub.send("SUBSCRIBE", *self._channels)
+                self._sub = sub
                 self._healthy = True
                 self._connected.set()
                 delay = 0.1
@@ -84,57 +84,48 @@ class RedisBroker:
                     if self._on_resync is not None:
                         self._resync_task = asyncio.create_task(self._on_resync())
                 first = False
-                await self._listen(pubsub)
+                await sub.closed
+                raise ConnectionError("redis subscription closed")
             except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                if sub is not None:
+                    sub.close()
                 raise
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError) as exc:  # ConnectionError and timeouts included
                 if self._healthy:
                     log.warning("redis listener lost", extra={"error": repr(exc)})
                 self._healthy = False
-                self._pubsub = None
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                self._sub = None
+                if sub is not None:
+                    sub.close()
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 2.0)
 
-    async def _listen(self, pubsub: aioredis.client.PubSub) -> None:
+    def _deliver(self, channel: str, data: bytes) -> None:
         assert self._on_message is not None
-        on_message = self._on_message
-        while True:
-            message = await pubsub.get_message(timeout=None)
-            if message is None:
-                continue
-            kind = message.get("type")
-            channel = message["channel"]
-            if isinstance(channel, bytes):
-                channel = channel.decode()
-            if kind == "subscribe":
-                for fut in self._confirm.pop(channel, ()):
-                    if not fut.done():
-                        fut.set_result(None)
-                continue
-            if kind != "message":
-                continue
-            try:
-                on_message(channel, message["data"])
-            except Exception:
-                log.exception("fan-out failed", extra={"channel": channel})
+        try:
+            self._on_message(channel, data)
+        except Exception:
+            log.exception("fan-out failed", extra={"channel": channel})
+
+    def _confirmed(self, channel: str) -> None:
+        for fut in self._confirm.pop(channel, ()):
+            if not fut.done():
+                fut.set_result(None)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
-        if self._pubsub is None or not self._healthy:
+        sub = self._sub
+        if sub is None or not self._healthy:
             return  # the supervisor subscribes on reconnect, then resyncs from Postgres
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirm.setdefault(channel, []).append(fut)
         try:
-            await self._pubsub.subscribe(channel)
+            sub.send("SUBSCRIBE", channel)
             await asyncio.wait_for(fut, 2.0)
         except TimeoutError:
             log.warning("subscription not confirmed in time", extra={"channel": channel})
-        except (RedisError, OSError):
-            pass  # the listener sees the same failure and reconnects
+        except OSError:
+            pass  # the supervisor sees the same failure and reconnects
         finally:
             waiting = self._confirm.get(channel)
             if waiting is not None and fut in waiting:
@@ -144,9 +135,10 @@ class RedisBroker:
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
-        if self._pubsub is not None and self._healthy:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.unsubscribe(channel)
+        sub = self._sub
+        if sub is not None and self._healthy:
+            with contextlib.suppress(OSError):
+                sub.send("UNSUBSCRIBE", channel)
 
     async def publish(self, channel: str, data: bytes) -> None:
         await self.command("PUBLISH", channel, data)
@@ -197,4 +189,3 @@ class RedisBroker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.client.aclose()
-        await self._sub_client.aclose()

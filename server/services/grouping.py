@@ -36,6 +36,10 @@ class Grouper(Generic[Item, Answer]):
         self.order = order  # sorts each group (e.g. one lock order for all groups)
         self._queue: list[tuple[Item, asyncio.Future[Answer]]] = []
         self._flushers: set[asyncio.Task[None]] = set()
+        # runners still looping, counted down in the runner itself as it leaves its loop:
+        # a task's done-callback comes an iteration later, and an item queued in between
+        # would find a runner that is gone (and wait for the next caller to start one)
+        self._running = 0
         self.groups = 0  # group runs, for the bench and the tests
         self.grouped = 0  # items answered by runs of more than one
 
@@ -43,7 +47,8 @@ class Grouper(Generic[Item, Answer]):
         fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         fut.add_done_callback(_retrieve)
         self._queue.append((item, fut))
-        if len(self._flushers) < self.max_in_flight:
+        if self._running < self.max_in_flight:
+            self._running += 1
             task = asyncio.create_task(self._flush(), name="grouped-run")
             self._flushers.add(task)
             task.add_done_callback(self._flushers.discard)
@@ -52,6 +57,12 @@ class Grouper(Generic[Item, Answer]):
         return await asyncio.shield(fut)
 
     async def _flush(self) -> None:
+        try:
+            await self._drain()
+        finally:
+            self._running -= 1
+
+    async def _drain(self) -> None:
         while self._queue:
             group, self._queue = self._queue[: self.max_group], self._queue[self.max_group:]
             if self.order is not None:

@@ -17,10 +17,14 @@ message that raced sees DuplicateClientId.
 
 from __future__ import annotations
 
+import logging
+
 from server.services.grouping import Grouper
 from server.storage import messages
 from server.storage.db import Database
 from server.storage.messages import Appended, DuplicateClientId, NewEvent
+
+log = logging.getLogger("clienta.appender")
 
 MAX_GROUP = 128  # messages per statement: bounds the wait of a group's first message
 # One group statement in flight per process. The visitor and the agent of a conversation
@@ -47,15 +51,20 @@ class Appender:
     async def _run(self, items: list[NewEvent]) -> list[Appended | BaseException | None]:
         if len(items) > 1:
             try:
-                async with self.db.pool.acquire() as conn:
+                async with self.db.message_pool.acquire() as conn:
                     return list(await messages.append_many(conn, items))
             except DuplicateClientId:
                 self.voided += 1  # void as a whole: only the racing message may see it
+            except Exception:
+                # one message's bad data (or a lost connection) fails the whole statement:
+                # one by one, each message gets its own answer and the others are stored
+                self.voided += 1
+                log.warning("append group failed, storing one by one", exc_info=True)
         return [await self._one(item) for item in items]
 
     async def _one(self, item: NewEvent) -> Appended | BaseException | None:
         try:
-            async with self.db.pool.acquire() as conn:
+            async with self.db.message_pool.acquire() as conn:
                 return await messages.append(
                     conn, item.org_id, item.conversation_id, kind=item.kind,
                     author_role=item.author_role, text=item.text, client_id=item.client_id,

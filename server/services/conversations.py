@@ -242,8 +242,8 @@ class ConversationService:
     async def materialize(self, org_id: UUID, visitor_id: UUID, conversation_id: UUID,
                           locale: str | None) -> None:
         """Store a new conversation (and its visitor, unless known) under the id the visitor
-        was already given."""
-        async with self.db.unit_of_work(org_id) as conn:
+        was already given (on the message path: the visitor's first message waits on it)."""
+        async with self.db.unit_of_work(org_id, message_path=True) as conn:
             await convs.insert_conversation_for(conn, org_id, visitor_id, conversation_id,
                                                 locale)
 

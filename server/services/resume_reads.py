@@ -47,7 +47,7 @@ class ResumeReads:
         return await self.grouper.submit(ask)
 
     async def _run(self, asks: list[ResumeAsk]) -> list[Found | BaseException]:
-        async with self.db.pool.acquire() as conn:
+        async with self.db.message_pool.acquire() as conn:
             owned = await convs.for_visitors(
                 conn, [(a.org_id, a.visitor_id, a.requested) for a in asks])
             # only the conversation the visitor asked for is replayed

@@ -6,10 +6,14 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 from pgvector.asyncpg import register_vector
+
+# the message path: a group of appends, a group of resume reads, new conversations
+MESSAGE_POOL_SIZE = 3
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -35,26 +39,37 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 class Database:
     """Owns the asyncpg pool. Every tenant query goes through `unit_of_work(org_id)`."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, message_pool: asyncpg.Pool | None = None) -> None:
         self.pool = pool
+        # What a visitor waits on before an ack or a welcome (storing a new conversation,
+        # the message groups, returning visitors' reads) has connections of its own: with
+        # 1,000 visitors asking the bot at once the main pool's queue grows seconds long
+        # (every answer reads the knowledge base), and a message must not wait behind it.
+        self.message_pool = message_pool or pool
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10) -> Database:
-        pool = await asyncpg.create_pool(
-            url, min_size=min_size, max_size=max_size, init=_init_connection,
+        options: dict[str, Any] = {
+            "init": _init_connection,
             # statements are prepared per connection and reused by asyncpg's cache
-            statement_cache_size=256,
+            "statement_cache_size": 256,
             # nothing session-level is ever set (the tenant is transaction-local), so the
             # default reset query on every release would be a wasted round trip
-            reset=_no_reset,
-        )
-        return cls(pool)
+            "reset": _no_reset,
+        }
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, **options)
+        message_pool = await asyncpg.create_pool(url, min_size=1, max_size=MESSAGE_POOL_SIZE,
+                                                 **options)
+        return cls(pool, message_pool)
 
     async def close(self) -> None:
+        if self.message_pool is not self.pool:
+            await self.message_pool.close()
         await self.pool.close()
 
     @asynccontextmanager
-    async def unit_of_work(self, org_id: UUID | str) -> AsyncIterator[asyncpg.Connection]:
+    async def unit_of_work(self, org_id: UUID | str, *, message_path: bool = False
+                           ) -> AsyncIterator[asyncpg.Connection]:
         """A transaction whose `clienta.org_id` setting names the tenant.
 
         Row-level security policies can later read current_setting('clienta.org_id')
@@ -63,7 +78,8 @@ class Database:
         # BEGIN and the tenant go out as one simple query (one round trip, not two); the
         # id is a UUID, formatted by the UUID type itself, so the literal is safe
         tenant = UUID(str(org_id))
-        async with self.pool.acquire() as conn:
+        pool = self.message_pool if message_path else self.pool
+        async with pool.acquire() as conn:
             await conn.execute(f"BEGIN; SELECT set_config('clienta.org_id', '{tenant}', true)")
             try:
                 yield conn

@@ -8,6 +8,7 @@ writers per conversation and keeps the sequence gap-free (contract guarantee 2).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -130,6 +131,10 @@ class NewEvent:
     require_assignee: UUID | None = None
 
 
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
 async def append_many(conn: asyncpg.Connection, items: list[NewEvent]) -> list[Appended | None]:
     """Store several events in one statement and one transaction (migrations/
     0005_append_events.sql); the answer for item i is at position i, as `append` would
@@ -139,13 +144,15 @@ async def append_many(conn: asyncpg.Connection, items: list[NewEvent]) -> list[A
         rows = await conn.fetch(
             "SELECT * FROM clienta_append_events($1::uuid[], $2::uuid[], $3::text[],"
             " $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[],"
-            " $10::jsonb[], $11::jsonb[], $12::uuid[])",
+            " $10::text[]::jsonb[], $11::text[]::jsonb[], $12::uuid[])",
             [i.org_id for i in items], [i.conversation_id for i in items],
             [i.kind for i in items], [i.client_id for i in items],
             [i.author_role for i in items], [i.author_id for i in items],
             [i.author_name for i in items], [i.text for i in items],
-            [i.stream_id for i in items], [i.sources for i in items],
-            [i.meta for i in items], [i.require_assignee for i in items],
+            # JSON documents go as text: asyncpg would read a list (sources) as another
+            # array dimension
+            [i.stream_id for i in items], [_json(i.sources) for i in items],
+            [_json(i.meta) for i in items], [i.require_assignee for i in items],
         )
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateClientId(None) from exc

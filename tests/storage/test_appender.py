@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from uuid import UUID
 
+import asyncpg
 import pytest
 
 from server.services.appender import Appender
@@ -126,3 +127,39 @@ async def test_close_waits_for_queued_messages(db: Database) -> None:
     await appender.close()
     assert all(p.done() for p in pending)
     assert await stored_seqs(db, org_id, conv) == list(range(1, 11))
+
+
+async def test_a_group_stores_sources_and_meta_beside_messages_without_them(
+        db: Database) -> None:
+    org_id, (conv,) = await new_org(db, 1)
+    appender = Appender(db, max_in_flight=1)
+    sources = [{"title": "Refunds", "url": "https://example.test/refunds"}]
+    plain, answer, system = await asyncio.gather(
+        appender.append(msg(org_id, conv, "q")),
+        appender.append(NewEvent(org_id, conv, "msg", "bot", "Five days.", sources=sources,
+                                 stream_id="s1")),
+        appender.append(NewEvent(org_id, conv, "msg", "system", "Queued.",
+                                 meta={"mode": "queued"})),
+    )
+    assert appender.grouper.grouped == 3 and appender.voided == 0
+    assert plain is not None and plain.event.sources is None
+    assert answer is not None and answer.event.sources == sources
+    assert system is not None and system.event.meta == {"mode": "queued"}
+
+
+async def test_one_bad_message_fails_alone_and_the_rest_of_its_group_is_stored(
+        db: Database) -> None:
+    org_id, (conv,) = await new_org(db, 1)
+    appender = Appender(db, max_in_flight=1)
+    good, bad, also_good = await asyncio.gather(
+        appender.append(msg(org_id, conv, "a")),
+        appender.append(NewEvent(org_id, conv, "bogus", "visitor", "x", client_id="b")),
+        appender.append(msg(org_id, conv, "c")),
+        return_exceptions=True,
+    )
+    assert isinstance(bad, asyncpg.CheckViolationError)
+    assert appender.voided == 1
+    assert not isinstance(good, BaseException) and good is not None
+    assert not isinstance(also_good, BaseException) and also_good is not None
+    assert [good.event.seq, also_good.event.seq] == [1, 2]
+    assert await stored_seqs(db, org_id, conv) == [1, 2]

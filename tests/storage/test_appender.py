@@ -163,3 +163,25 @@ async def test_one_bad_message_fails_alone_and_the_rest_of_its_group_is_stored(
     assert not isinstance(also_good, BaseException) and also_good is not None
     assert [good.event.seq, also_good.event.seq] == [1, 2]
     assert await stored_seqs(db, org_id, conv) == [1, 2]
+
+
+async def conversation_updates(conn: asyncpg.Connection) -> tuple[int, int]:
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    row = await conn.fetchrow("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                              " WHERE relname = 'conversations'")
+    return row[0], row[1]
+
+
+async def test_the_per_message_conversation_update_touches_no_index(db: Database) -> None:
+    """Migration 0006: bumping last_seq/updated_at is a HOT update (no new index entries
+    per message). Each append is its own transaction, so updated_at changes each time."""
+    org_id, (conv,) = await new_org(db, 1)
+    async with db.pool.acquire() as conn:
+        updates, hot = await conversation_updates(conn)
+        for i in range(5):
+            await messages.append(conn, org_id, conv, kind="msg", author_role="visitor",
+                                  text=f"m{i}", client_id=f"h{i}")
+        after_updates, after_hot = await conversation_updates(conn)
+    assert after_updates - updates >= 5
+    assert after_hot - hot == after_updates - updates  # every one of them HOT

@@ -112,10 +112,10 @@ class OpenAIEmbedder:
         dim: int | None = None,
         batch: int = 128,
     ) -> None:
-        from openai import AsyncOpenAI
+        from server.llm.openai_client import openai_client
 
-        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s,
-                                   max_retries=2)
+        self._client = openai_client(api_key=api_key, base_url=base_url, timeout_s=timeout_s,
+                                     max_retries=2)
         self._model = model
         self._dim = dim or KNOWN_DIMS.get(model, 0)
         self._batch = batch

@@ -10,6 +10,7 @@ import httpx
 import openai
 
 from server.llm.chat import ChatFailure, ChatRequest
+from server.llm.openai_client import openai_client
 
 # the SDK's transport: httpx, or its fork httpx2 in recent SDK releases
 try:
@@ -29,9 +30,9 @@ class OpenAIChat:
         self.first_token_timeout_s = settings.llm_first_token_timeout_s
         self.timeout_s = settings.llm_timeout_s
         # retries would hide a failing model behind a waiting visitor: fail fast, hand off
-        self.client = openai.AsyncOpenAI(
+        self.client = openai_client(
             api_key=settings.openai_api_key, base_url=settings.openai_base_url,
-            timeout=settings.llm_timeout_s, max_retries=0,
+            timeout_s=settings.llm_timeout_s, max_retries=0,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str]:

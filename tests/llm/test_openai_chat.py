@@ -96,3 +96,21 @@ async def test_cancellation_mid_stream_closes_the_response() -> None:
 async def test_offline_bot_streams_an_answer_without_a_network() -> None:
     tokens = [t async for t in OfflineChat(token_delay_s=0).stream(request())]
     assert len(tokens) >= 1 and "".join(tokens).strip()
+
+
+async def test_the_sdk_runs_on_its_aiohttp_transport() -> None:
+    # httpx's pure-Python HTTP parsing cost ~2.5x the CPU per streamed answer
+    # (docs/performance.md); a dependency change that loses the extra must show here
+    import openai
+
+    from server.llm.embeddings import OpenAIEmbedder
+
+    async with FakeOpenAI(reply=REPLY) as fake:
+        chat = provider(fake)
+        embedder = OpenAIEmbedder("sk-test", base_url=fake.base_url)
+        assert isinstance(chat.client._client, openai.DefaultAioHttpClient)
+        assert isinstance(embedder._client._client, openai.DefaultAioHttpClient)
+        assert await collect(chat) == REPLY
+        assert len((await embedder.embed(["refunds"]))[0]) == embedder.dim
+        await chat.close()
+        await embedder.close()

@@ -1,8 +1,14 @@
 """Site key -> organisation, cached briefly: every visitor hello needs it, and it rarely
-changes (a changed allowed-origins list takes effect within the TTL)."""
+changes (a changed allowed-origins list takes effect within the TTL).
+
+Concurrent misses of one key share one lookup: after a restart thousands of visitors say
+hello to an empty cache at once, and one query each kept the pool full for seconds
+(`/readyz` could not get a connection).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 
@@ -16,15 +22,32 @@ class OrgDirectory:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._cache: OrderedDict[str, tuple[float, accounts.Org | None]] = OrderedDict()
+        self._lookups: dict[str, asyncio.Future[accounts.Org | None]] = {}
+        self.queries = 0
 
     async def by_site_key(self, site_key: str) -> accounts.Org | None:
         now = time.monotonic()
         hit = self._cache.get(site_key)
         if hit is not None and hit[0] > now:
             return hit[1]
+        lookup = self._lookups.get(site_key)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(site_key))
+            self._lookups[site_key] = lookup
+            lookup.add_done_callback(lambda f: self._done(site_key, f))
+        # shielded: one caller giving up (its socket closed) must not cancel the others'
+        return await asyncio.shield(lookup)
+
+    def _done(self, site_key: str, lookup: asyncio.Future[accounts.Org | None]) -> None:
+        self._lookups.pop(site_key, None)
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved even when every caller has gone
+
+    async def _lookup(self, site_key: str) -> accounts.Org | None:
+        self.queries += 1
         async with self.db.unscoped() as conn:
             org = await accounts.org_by_site_key(conn, site_key)
-        self._cache[site_key] = (now + self.ttl_s, org)
+        self._cache[site_key] = (time.monotonic() + self.ttl_s, org)
         self._cache.move_to_end(site_key)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)

@@ -23,6 +23,7 @@ from server.kb.service import build_knowledge_base
 from server.llm.chat import build_chat_provider
 from server.metrics import Metrics
 from server.services.accounts import AccountService
+from server.services.admission import Admission
 from server.services.agents import build_agents
 from server.services.appender import Appender
 from server.services.bot import BotRunner, StreamTexts
@@ -54,6 +55,7 @@ class Services:
     visitor_tokens: VisitorTokens
     conversations: ConversationService
     bot: BotRunner
+    admission: Admission  # session set-ups before bot work
     kb: Any = None
     agents: Any = None
     presence: Any = None
@@ -81,15 +83,17 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     conversation_service = ConversationService(db, hub, metrics, Appender(db),
                                                ResumeReads(db))
     redis_client = getattr(broker, "client", None)
+    admission = Admission()
     bot = BotRunner(db, hub, conversation_service, build_chat_provider(settings), metrics,
                     StreamTexts(redis_client, getattr(broker, "command", None)),
                     delta_window_s=settings.delta_window_s,
-                    max_unresolved_turns=settings.max_unresolved_turns)
+                    max_unresolved_turns=settings.max_unresolved_turns, admission=admission)
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,
         accounts=AccountService(db, settings.token_ttl_s),
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
-        conversations=conversation_service, bot=bot, demo_site_key=settings.demo_site_key,
+        conversations=conversation_service, bot=bot, admission=admission,
+        demo_site_key=settings.demo_site_key,
     )
     services.orgs = OrgDirectory(db)
     _wire_capabilities(services)

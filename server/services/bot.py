@@ -23,6 +23,7 @@ from server.hub.rooms import Hub, room
 from server.llm.chat import ChatFailure, ChatProvider, ChatRequest
 from server.metrics import Metrics
 from server.protocol import frames
+from server.services.admission import Admission
 from server.services.conversations import ConversationService
 from server.storage import conversations as convs
 from server.storage import messages
@@ -95,7 +96,8 @@ class BotRunner:
     def __init__(self, db: Database, hub: Hub, conversations: ConversationService,
                  provider: ChatProvider, metrics: Metrics, texts: StreamTexts, *,
                  delta_window_s: float, max_unresolved_turns: int,
-                 knowledge: KnowledgeLookup | None = None) -> None:
+                 knowledge: KnowledgeLookup | None = None,
+                 admission: Admission | None = None) -> None:
         self.db = db
         self.hub = hub
         self.conversations = conversations
@@ -106,6 +108,7 @@ class BotRunner:
         self.max_unresolved = max_unresolved_turns
         # (org, conversation, question) -> (passages, grounded); set when the KB exists
         self.knowledge = knowledge
+        self.admission = admission or Admission()
         self.live: dict[str, LiveStream] = {}
         self._stopped: dict[str, asyncio.Future[None]] = {}
         hub.on_control(self._on_control)
@@ -188,8 +191,9 @@ class BotRunner:
         async with self.db.unit_of_work(org_id) as conn:
             return await messages.recent_turns(conn, org_id, conversation_id)
 
-    async def _stream(self, org_id: UUID, org_name: str, conversation_id: UUID, stream_id: str,
-                      question: str, locale: str | None, live: LiveStream | None) -> None:
+    async def _prepare(self, org_id: UUID, conversation_id: UUID, stream_id: str,
+                       question: str) -> tuple[list[Any], list[tuple[str, str]]] | None:
+        """The mode check, the knowledge lookup and the history; None: no stream to run."""
         key = str(conversation_id)
         # announce the stream before checking the mode: a claim racing with this start
         # either sees the stream (and stops it) or this check sees the agent
@@ -198,7 +202,7 @@ class BotRunner:
             conv = await convs.get(conn, org_id, conversation_id)
         if conv is None or conv.mode != "bot":
             await self.texts.end(key, stream_id)
-            return
+            return None
         passages: list[Any] = []
         grounded = True
         if self.knowledge is not None:
@@ -210,12 +214,22 @@ class BotRunner:
                           extra={"conversation_id": key, "error": repr(exc)})
                 await self.conversations.change_mode(org_id, conversation_id,
                                                      Trigger.LLM_FAILED)
-                return
+                return None
         if not grounded:
             await self.texts.end(key, stream_id)
             await self._no_answer(org_id, conversation_id, conv.auto_handoff)
+            return None
+        return passages, await self._context(org_id, conversation_id)
+
+    async def _stream(self, org_id: UUID, org_name: str, conversation_id: UUID, stream_id: str,
+                      question: str, locale: str | None, live: LiveStream | None) -> None:
+        key = str(conversation_id)
+        # the work before the first token waits while sessions are being set up
+        async with self.admission.background():
+            prepared = await self._prepare(org_id, conversation_id, stream_id, question)
+        if prepared is None:
             return
-        history = await self._context(org_id, conversation_id)
+        passages, history = prepared
         started = time.monotonic()
         await self.hub.publish(room(key), frames.bot_start(stream_id, key))
         parts: list[str] = []

@@ -43,6 +43,17 @@ class AgentSession:
         if hello["t"] != "hello":
             self.sock.error(ErrorCode.BAD_FRAME, "the first frame must be hello {token}")
             raise Closed(CloseCode.UNAUTHORIZED)
+        with self.s.admission.foreground():
+            await self._hello(hello)
+        self._presence = asyncio.create_task(self._keep_presence())
+        while True:
+            frame = await self.sock.next_frame()
+            try:
+                await self._dispatch(frame)
+            except ModeRefused as exc:
+                self.sock.error(ErrorCode.CONFLICT, str(exc), frame.get("conversation_id"))
+
+    async def _hello(self, hello: dict[str, Any]) -> None:
         me = await self.s.accounts.authenticate(hello["token"])
         if me is None:
             self.sock.error(ErrorCode.FORBIDDEN, "this token is not valid")
@@ -53,13 +64,6 @@ class AgentSession:
         await self.s.hub.join(org_channel(str(me.org_id)), self.conn)
         await self.s.hub.join(user_channel(me.user_id), self.conn)
         self.conn.send(await self.s.agents.welcome(me))
-        self._presence = asyncio.create_task(self._keep_presence())
-        while True:
-            frame = await self.sock.next_frame()
-            try:
-                await self._dispatch(frame)
-            except ModeRefused as exc:
-                self.sock.error(ErrorCode.CONFLICT, str(exc), frame.get("conversation_id"))
 
     async def _keep_presence(self) -> None:
         assert self.me is not None

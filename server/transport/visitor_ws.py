@@ -59,7 +59,8 @@ class VisitorSession:
         if hello["t"] != "hello":
             self.sock.error(ErrorCode.BAD_FRAME, "the first frame must be hello")
             raise Closed(CloseCode.POLICY)
-        await self._hello(hello)
+        with self.s.admission.foreground():
+            await self._hello(hello)
         while True:
             frame = await self.sock.next_frame()
             await self._dispatch(frame)

@@ -116,6 +116,7 @@ class OpenAIEmbedder:
 
         self._client = openai_client(api_key=api_key, base_url=base_url, timeout_s=timeout_s,
                                      max_retries=2)
+        self._embeddings = self._client.embeddings.with_raw_response  # imported at start-up
         self._model = model
         self._dim = dim or KNOWN_DIMS.get(model, 0)
         self._batch = batch
@@ -139,7 +140,7 @@ class OpenAIEmbedder:
         # OpenAI-compatible servers (Ollama, llama.cpp) do not speak
         # The raw response, parsed as plain JSON: the SDK's typed parse builds an object per
         # float (about a quarter of the server's CPU per bot answer under the stream load)
-        raw = await self._client.embeddings.with_raw_response.create(
+        raw = await self._embeddings.create(
             model=self._model, input=texts, encoding_format="float"
         )
         body = raw.http_response.json()

@@ -34,6 +34,9 @@ class OpenAIChat:
             api_key=settings.openai_api_key, base_url=settings.openai_base_url,
             timeout_s=settings.llm_timeout_s, max_retries=0,
         )
+        # the SDK imports its resource modules on first use: here at start-up, not in the
+        # first visitor's answer
+        self._completions = self.client.chat.completions.with_streaming_response
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
         from server.kb.prompt import build_chat_messages
@@ -47,7 +50,7 @@ class OpenAIChat:
                 # The SDK makes the call (auth, errors, timeouts); the SSE lines are read
                 # raw: its typed parse of every chunk cost more CPU than the rest of the
                 # token path together.
-                async with self.client.chat.completions.with_streaming_response.create(
+                async with self._completions.create(
                     model=self.model, messages=messages, stream=True, store=False,
                 ) as response:
                     got_first = False

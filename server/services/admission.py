@@ -3,12 +3,13 @@
 After a deploy every visitor reconnects at once and resends its unacked message, so the
 new process would answer thousands of questions while thousands of sessions wait for
 their welcome: measured with 5,000 visitors, resuming took 15.9 s with the bot's work
-competing and 6.8 s without it. While any session is being set up, at most `while_busy`
-background jobs run; the others wait, first come first served, until set-ups have
-stopped for `quiet_s` or a job ends. Reconnecting clients back off with jitter, so
-set-ups come in waves; the quiet period keeps the gaps between waves from letting every
-waiting job in at once. Nothing is dropped, only ordered, and with no set-up in
-progress the gate is a counter.
+competing and 6.8 s without it. While `busy_at` or more sessions are being set up at
+once (a reconnect storm: a steady flow of new visitors stays far below it), at most
+`while_busy` background jobs run; the others wait, first come first served, until the
+storm has been over for `quiet_s` or a job ends. Reconnecting clients back off with
+jitter, so set-ups come in waves; the quiet period keeps the gaps between waves from
+letting every waiting job in at once. Nothing is dropped, only ordered, and outside a
+storm the gate is a counter.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 
+BUSY_AT = 8
 WHILE_BUSY = 4
 QUIET_S = 0.25
 
 
 class Admission:
-    def __init__(self, while_busy: int = WHILE_BUSY, quiet_s: float = QUIET_S) -> None:
+    def __init__(self, busy_at: int = BUSY_AT, while_busy: int = WHILE_BUSY,
+                 quiet_s: float = QUIET_S) -> None:
+        self.busy_at = busy_at
         self.while_busy = while_busy
         self.quiet_s = quiet_s
         self._foreground = 0
-        self._quieting: asyncio.TimerHandle | None = None  # set-ups ended, not yet quiet
+        self._storm = False
+        self._quieting: asyncio.TimerHandle | None = None  # below busy_at, not yet quiet
         self._running = 0  # background jobs admitted and not yet ended
         self._waiting: deque[asyncio.Future[None]] = deque()
 
@@ -43,22 +48,25 @@ class Admission:
     def foreground(self) -> Iterator[None]:
         """Held while a session is set up (hello to welcome and replay)."""
         self._foreground += 1
-        if self._quieting is not None:
-            self._quieting.cancel()
-            self._quieting = None
+        if self._foreground >= self.busy_at:
+            self._storm = True
+            if self._quieting is not None:
+                self._quieting.cancel()
+                self._quieting = None
         try:
             yield
         finally:
             self._foreground -= 1
-            if not self._foreground:
+            if self._storm and self._foreground < self.busy_at and self._quieting is None:
                 if self.quiet_s > 0:
                     self._quieting = asyncio.get_running_loop().call_later(
-                        self.quiet_s, self._quiet)
+                        self.quiet_s, self._calm)
                 else:
-                    self._admit()
+                    self._calm()
 
-    def _quiet(self) -> None:
+    def _calm(self) -> None:
         self._quieting = None
+        self._storm = False
         self._admit()
 
     @contextlib.asynccontextmanager
@@ -83,8 +91,7 @@ class Admission:
             self._end()
 
     def _free(self) -> bool:
-        busy = self._foreground or self._quieting is not None
-        return not busy or self._running < self.while_busy
+        return not self._storm or self._running < self.while_busy
 
     def _end(self) -> None:
         self._running -= 1

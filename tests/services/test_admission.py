@@ -47,7 +47,7 @@ class Jobs:
 
 
 async def test_with_no_set_up_in_progress_every_job_starts_at_once() -> None:
-    gate = Admission(while_busy=2, quiet_s=0)
+    gate = Admission(busy_at=1, while_busy=2, quiet_s=0)
     jobs = Jobs(gate)
     jobs.start(*range(10))
     await settle()
@@ -58,7 +58,7 @@ async def test_with_no_set_up_in_progress_every_job_starts_at_once() -> None:
 
 
 async def test_set_ups_hold_jobs_to_the_busy_slots_in_order_then_release_all() -> None:
-    gate = Admission(while_busy=2, quiet_s=0)
+    gate = Admission(busy_at=1, while_busy=2, quiet_s=0)
     jobs = Jobs(gate)
     with gate.foreground():
         jobs.start(*range(6))
@@ -80,7 +80,7 @@ async def test_set_ups_hold_jobs_to_the_busy_slots_in_order_then_release_all() -
 
 
 async def test_jobs_already_running_when_set_ups_begin_count_against_the_slots() -> None:
-    gate = Admission(while_busy=2, quiet_s=0)
+    gate = Admission(busy_at=1, while_busy=2, quiet_s=0)
     jobs = Jobs(gate)
     jobs.start(0, 1, 2)
     await settle()
@@ -97,7 +97,7 @@ async def test_jobs_already_running_when_set_ups_begin_count_against_the_slots()
 
 
 async def test_a_cancelled_waiter_neither_starts_nor_keeps_a_slot() -> None:
-    gate = Admission(while_busy=1, quiet_s=0)
+    gate = Admission(busy_at=1, while_busy=1, quiet_s=0)
     jobs = Jobs(gate)
     with gate.foreground():
         jobs.start(0, 1, 2)
@@ -113,7 +113,7 @@ async def test_a_cancelled_waiter_neither_starts_nor_keeps_a_slot() -> None:
 
 
 async def test_a_job_cancelled_as_it_is_admitted_passes_its_slot_on() -> None:
-    gate = Admission(while_busy=1, quiet_s=0)
+    gate = Admission(busy_at=1, while_busy=1, quiet_s=0)
     jobs = Jobs(gate)
     with gate.foreground():
         holder = gate.background()
@@ -133,7 +133,7 @@ async def test_a_job_cancelled_as_it_is_admitted_passes_its_slot_on() -> None:
 
 
 async def test_jobs_wait_out_the_quiet_period_and_a_new_set_up_restarts_it() -> None:
-    gate = Admission(while_busy=1, quiet_s=0.3)
+    gate = Admission(busy_at=1, while_busy=1, quiet_s=0.3)
     jobs = Jobs(gate)
     with gate.foreground():
         jobs.start(0, 1)
@@ -150,5 +150,22 @@ async def test_jobs_wait_out_the_quiet_period_and_a_new_set_up_restarts_it() -> 
         assert loop.time() - quiet_from < 5, "never admitted after the quiet period"
         await asyncio.sleep(0.01)
     assert loop.time() - quiet_from >= 0.25  # counted from the last set-up's end
+    await jobs.end_all()
+    assert gate.running == 0
+
+
+async def test_set_ups_below_the_storm_threshold_hold_nothing_back() -> None:
+    gate = Admission(busy_at=3, while_busy=1, quiet_s=0)
+    jobs = Jobs(gate)
+    with gate.foreground(), gate.foreground():  # two visitors arriving: no storm
+        jobs.start(0, 1, 2)
+        await settle()
+        assert jobs.started == [0, 1, 2]
+        with gate.foreground():  # the third at once: a storm
+            jobs.start(3)
+            await settle()
+            assert 3 not in jobs.started
+        await settle()
+        assert 3 in jobs.started  # back below the threshold (no quiet period here)
     await jobs.end_all()
     assert gate.running == 0

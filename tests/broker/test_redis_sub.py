@@ -14,7 +14,7 @@ from server.broker.redis_sub import SubscriberProtocol, command, open_subscriber
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-def test_commands_are_resp_arrays_of_bulk_strings() -> None:
+async def test_commands_are_resp_arrays_of_bulk_strings() -> None:
     assert command("SUBSCRIBE", "c:1", b"\x00b") == (
         b"*3\r\n$9\r\nSUBSCRIBE\r\n$3\r\nc:1\r\n$2\r\n\x00b\r\n")
 

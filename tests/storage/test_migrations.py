@@ -49,7 +49,7 @@ async def test_concurrent_workers_apply_each_migration_once(database_url: str) -
         await conn.close()
 
 
-def test_migration_files_are_numbered_and_unique() -> None:
+async def test_migration_files_are_numbered_and_unique() -> None:
     found = discover(MIGRATIONS_DIR)
     numbers = [n for n, _, _ in found]
     assert numbers == sorted(numbers) and numbers[0] == 1

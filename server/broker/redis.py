@@ -1,7 +1,8 @@
 """Redis pub/sub: one subscription connection per process, supervised.
 
-The subscription is `redis_sub.SubscriberProtocol` (raw hiredis; every room event passes
-through it); publishing and other commands use redis-py's client, auto-pipelined.
+The subscription is `redis_sub.SubscriberProtocol` and publishing and the other hot
+commands go through `redis_cmd.CommandProtocol` (both raw hiredis: every room event
+passes through them); presence and health checks use redis-py's client.
 
 The listener reconnects with backoff when Redis drops, resubscribes every channel the
 process still needs, then calls `on_resync` so local clients catch up from Postgres on
@@ -20,14 +21,18 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from server.broker.base import OnMessage, OnResync
-from server.broker.redis_sub import SubscriberProtocol, open_subscriber
+from server.broker.redis_cmd import CommandProtocol
+from server.broker.redis_sub import SubscriberProtocol, open_redis, open_subscriber
 
 log = logging.getLogger("clienta.broker")
 
+COMMAND_TIMEOUT_S = 5.0  # a command unanswered this long means a hung Redis: reconnect
+
 
 class RedisBroker:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, command_timeout_s: float = COMMAND_TIMEOUT_S) -> None:
         self._url = url
+        self.command_timeout_s = command_timeout_s
         # publishing and the other key commands share one pooled client
         self.client: aioredis.Redis = aioredis.from_url(
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
@@ -37,8 +42,9 @@ class RedisBroker:
         # EOF or a reset on the socket and the supervisor reconnects
         self._sub: SubscriberProtocol | None = None
         self._task: asyncio.Task[None] | None = None
-        self._outgoing: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._cmd: CommandProtocol | None = None
+        self._cmd_lock = asyncio.Lock()
+        self._watchdog: asyncio.Task[None] | None = None
         self._resync_task: asyncio.Task[None] | None = None
         self._healthy = False
         self._reconnects = 0
@@ -61,6 +67,7 @@ class RedisBroker:
         self._on_message = on_message
         self._on_resync = on_resync
         self._task = asyncio.create_task(self._supervise(), name="redis-listener")
+        self._watchdog = asyncio.create_task(self._watch_commands(), name="redis-watchdog")
         # start-up waits briefly for the first connection; later outages only degrade
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._connected.wait(), 5)
@@ -144,38 +151,26 @@ class RedisBroker:
         await self.command("PUBLISH", channel, data)
 
     async def command(self, *args: Any) -> Any:
-        """Run a command in the next pipeline: commands issued while one pipeline is in
-        flight go out together in the next, in order (auto-pipelining). Under load a
-        process sends one round trip for many publishes instead of one each."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._outgoing.append((args, fut))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush(), name="redis-pipeline")
-        return await fut
+        """Run a command: those issued in one loop iteration go out in one write, and
+        replies come back in order on the one command connection (auto-pipelining)."""
+        conn = self._cmd
+        if conn is None or conn.lost:
+            conn = await self._command_connection()
+        return await conn.call(*args)
 
-    async def _flush(self) -> None:
-        try:
-            while self._outgoing:
-                batch, self._outgoing = self._outgoing, []
-                try:
-                    pipe = self.client.pipeline(transaction=False)
-                    for args, _ in batch:
-                        pipe.execute_command(*args)
-                    results = await pipe.execute(raise_on_error=False)
-                except Exception as exc:
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                for (_, fut), result in zip(batch, results, strict=True):
-                    if fut.done():
-                        continue
-                    if isinstance(result, Exception):
-                        fut.set_exception(result)
-                    else:
-                        fut.set_result(result)
-        finally:
-            self._flusher = None
+    async def _command_connection(self) -> CommandProtocol:
+        async with self._cmd_lock:  # one connect however many callers find it gone
+            if self._cmd is None or self._cmd.lost:
+                self._cmd = await open_redis(self._url, CommandProtocol)
+            return self._cmd
+
+    async def _watch_commands(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.command_timeout_s / 2))
+            conn = self._cmd
+            if conn is not None and conn.oldest_wait() > self.command_timeout_s:
+                log.warning("redis commands unanswered: reconnecting")
+                conn.abort()  # every waiting caller gets a ConnectionError
 
     async def ping(self) -> bool:
         try:
@@ -184,8 +179,11 @@ class RedisBroker:
             return False
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._cmd is not None:
+            self._cmd.close()
         await self.client.aclose()

@@ -14,8 +14,8 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
@@ -23,11 +23,18 @@ OnPush = Callable[[str, bytes], None]
 OnSubscribed = Callable[[str], None]
 
 
-def command(*args: str | bytes) -> bytes:
-    """One command as a RESP array of bulk strings."""
+def command(*args: str | bytes | int | float) -> bytes:
+    """One command as a RESP array of bulk strings (numbers as their decimal text)."""
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
-        data = arg.encode() if isinstance(arg, str) else arg
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int | float):
+            data = repr(arg).encode()
+        else:
+            raise TypeError(f"a redis argument must be bytes, str or a number: {arg!r}")
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
 
@@ -110,26 +117,42 @@ class SubscriberProtocol(asyncio.Protocol):
 async def open_subscriber(url: str, on_message: OnPush, on_subscribed: OnSubscribed,
                           timeout_s: float = 2.0) -> SubscriberProtocol:
     """Connect to the Redis of a redis://, rediss:// or unix:// URL and authenticate."""
+    return await open_redis(url, lambda: SubscriberProtocol(on_message, on_subscribed),
+                            timeout_s=timeout_s, select_db=False)
+
+
+P = TypeVar("P", bound=asyncio.Protocol)
+
+
+async def open_redis(url: str, factory: Callable[[], P], *, timeout_s: float = 2.0,
+                     select_db: bool = True) -> P:
+    """Connect a protocol with an awaitable `call(*args)` to the Redis of a redis://,
+    rediss:// or unix:// URL; authenticate, and select the URL's database (pub/sub is
+    the same in every database, so the subscription skips it)."""
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
-
-    def factory() -> SubscriberProtocol:
-        return SubscriberProtocol(on_message, on_subscribed)
-
     async with asyncio.timeout(timeout_s):
         if parts.scheme == "unix":
             _, proto = await loop.create_unix_connection(factory, parts.path)
+            db = parse_qs(parts.query).get("db", ["0"])[0]
         else:
             tls = ssl.create_default_context() if parts.scheme == "rediss" else None
             _, proto = await loop.create_connection(
                 factory, parts.hostname or "localhost", parts.port or 6379, ssl=tls)
+            db = parts.path.lstrip("/") or "0"
+        call = proto.call  # type: ignore[attr-defined]
         try:
             if parts.password is not None:
                 user = unquote(parts.username) if parts.username else None
                 password = unquote(parts.password)
-                await proto.call(*(("AUTH", user, password) if user else ("AUTH", password)))
-            await proto.call("PING")  # any command proves the connection
-        except BaseException:
-            proto.close()
+                await call(*(("AUTH", user, password) if user else ("AUTH", password)))
+            if select_db and db != "0":
+                await call("SELECT", db)
+            await call("PING")  # any command proves the connection
+        except BaseException as exc:
+            proto.close()  # type: ignore[attr-defined]
+            if isinstance(exc, Exception) and not isinstance(exc, (ConnectionError,
+                                                                   TimeoutError)):
+                raise ConnectionError(f"redis refused the connection: {exc}") from exc
             raise
     return proto

@@ -17,6 +17,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def test_commands_are_resp_arrays_of_bulk_strings() -> None:
     assert command("SUBSCRIBE", "c:1", b"\x00b") == (
         b"*3\r\n$9\r\nSUBSCRIBE\r\n$3\r\nc:1\r\n$2\r\n\x00b\r\n")
+    # numbers go as their decimal text, as redis-py sends them (SET ... EX 300)
+    assert command("EX", 300, 1.5) == b"*3\r\n$2\r\nEX\r\n$3\r\n300\r\n$3\r\n1.5\r\n"
+    with pytest.raises(TypeError):
+        command("SET", None)  # type: ignore[arg-type]
 
 
 async def test_pushes_split_anywhere_are_parsed_whole() -> None:

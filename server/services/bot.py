@@ -348,6 +348,18 @@ class BotRunner:
         except Exception:
             log.exception("could not keep an interrupted bot message")
 
+    async def unanswered(self, org_id: UUID, conversation_id: UUID, seq: int) -> bool:
+        """True when the question at `seq` is the conversation's last event, the bot still
+        has it, and no stream is answering it: its answer was cut off by a restart (the
+        process that stored it stopped first), and the visitor's resend must not be the
+        end of it."""
+        key = str(conversation_id)
+        if key in self.live or await self.texts.get(key) is not None:
+            return False
+        async with self.db.unit_of_work(org_id) as conn:
+            conv = await convs.get(conn, org_id, conversation_id)
+        return conv is not None and conv.mode == "bot" and conv.last_seq == seq
+
     async def note_unresolved(self, org_id: UUID, conversation_id: UUID) -> bool:
         """Count an unresolved turn; True when it is time to hand off."""
         async with self.db.unit_of_work(org_id) as conn:

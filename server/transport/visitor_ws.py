@@ -169,7 +169,10 @@ class VisitorSession:
             self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
             return
         self.conn.send(frames.ack(frame["id"], stored.event.seq))
-        if stored.event.duplicate:
+        if stored.event.duplicate and not (
+                # a resend after a restart goes on as new only if its answer never came
+                stored.mode == Mode.BOT.value
+                and await self.s.bot.unanswered(org.id, conv_id, stored.event.seq)):
             return
         mode = stored.mode
         if mode == Mode.CLOSED.value:

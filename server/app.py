@@ -27,11 +27,12 @@ from server.services.accounts import AccountService
 from server.services.admission import Admission
 from server.services.agents import build_agents
 from server.services.appender import Appender
-from server.services.bot import BotRunner, StreamTexts
+from server.services.bot import BotRunner
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
 from server.services.orgs import OrgDirectory
 from server.services.resume_reads import ResumeReads
+from server.services.stream_texts import StreamTexts
 from server.services.visitor_tokens import VisitorTokens
 from server.settings import Settings
 from server.storage.db import Database

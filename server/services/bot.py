@@ -25,68 +25,19 @@ from server.metrics import Metrics
 from server.protocol import frames
 from server.services.admission import Admission
 from server.services.conversations import ConversationService
+from server.services.stream_texts import StreamTexts
 from server.storage import conversations as convs
 from server.storage import messages
 from server.storage.db import Database
 
 log = logging.getLogger("clienta.bot")
 
-SNAPSHOT_TTL_S = 300
-
-
-class StreamTexts:
-    """Where the text of live streams is kept for snapshots: Redis, or memory alone."""
-
-    def __init__(self, redis: Any | None, command: Any = None) -> None:
-        self.redis = redis
-        # the broker's pipelined command runner, when there is one (every call here goes
-        # through it, so concurrent streams and snapshots share round trips)
-        self.command = command or (redis.execute_command if redis is not None else None)
-        self._local: dict[str, tuple[str, str]] = {}
-
-    async def start(self, conversation_id: str, stream_id: str) -> None:
-        self._local[conversation_id] = (stream_id, "")
-        if self.redis is not None:
-            with contextlib.suppress(Exception):
-                await self.command("SET", f"bs:{conversation_id}", stream_id + "\n",
-                                   "EX", SNAPSHOT_TTL_S)
-
-    async def append(self, conversation_id: str, stream_id: str, text: str) -> None:
-        sid, so_far = self._local.get(conversation_id, (stream_id, ""))
-        self._local[conversation_id] = (sid, so_far + text)
-        if self.redis is not None:
-            with contextlib.suppress(Exception):
-                await self.command("APPEND", f"bs:{conversation_id}", text)
-
-    async def end(self, conversation_id: str, stream_id: str) -> None:
-        if self._local.get(conversation_id, ("",))[0] == stream_id:
-            del self._local[conversation_id]
-        if self.redis is not None:
-            with contextlib.suppress(Exception):
-                value = await self.command("GET", f"bs:{conversation_id}")
-                if value is not None and value.decode().split("\n", 1)[0] == stream_id:
-                    await self.command("DEL", f"bs:{conversation_id}")
-
-    async def get(self, conversation_id: str) -> tuple[str, str] | None:
-        if self.redis is not None:
-            try:
-                # pipelined with every other command of this moment: after a deploy,
-                # thousands of returning visitors ask at once
-                value = await self.command("GET", f"bs:{conversation_id}")
-            except Exception:
-                value = None
-            if value is not None:
-                stream_id, _, text = value.decode().partition("\n")
-                return stream_id, text
-            return None
-        return self._local.get(conversation_id)
-
-
 @dataclass(slots=True)
 class LiveStream:
     stream_id: str
     task: asyncio.Task[None]
     text: str = ""
+    streaming: bool = False  # bot.start sent: past retrieval
 
 
 KnowledgeLookup = Callable[[UUID, UUID, str], Awaitable[tuple[list[Any], bool]]]
@@ -110,6 +61,8 @@ class BotRunner:
         self.knowledge = knowledge
         self.admission = admission or Admission()
         self.live: dict[str, LiveStream] = {}
+        self.stopping = False
+        self._checks: set[asyncio.Task[None]] = set()
         self._stopped: dict[str, asyncio.Future[None]] = {}
         hub.on_control(self._on_control)
 
@@ -160,6 +113,8 @@ class BotRunner:
 
     def answer(self, org_id: UUID, org_name: str, conversation_id: UUID, question: str,
                locale: str | None) -> None:
+        if self.stopping:  # the next process answers it when the visitor is back
+            return
         key = str(conversation_id)
         previous = self.live.get(key)
         if previous is not None:
@@ -231,6 +186,8 @@ class BotRunner:
             return
         passages, history = prepared
         started = time.monotonic()
+        if live is not None:
+            live.streaming = True
         await self.hub.publish(room(key), frames.bot_start(stream_id, key))
         parts: list[str] = []
         offset = 0
@@ -348,17 +305,43 @@ class BotRunner:
         except Exception:
             log.exception("could not keep an interrupted bot message")
 
-    async def unanswered(self, org_id: UUID, conversation_id: UUID, seq: int) -> bool:
-        """True when the question at `seq` is the conversation's last event, the bot still
-        has it, and no stream is answering it: its answer was cut off by a restart (the
-        process that stored it stopped first), and the visitor's resend must not be the
-        end of it."""
+    def answer_pending(self, org_id: UUID, org_name: str, conversation_id: UUID,
+                       locale: str | None) -> None:
+        """A visitor is back: if the last message of its conversation is its own question
+        and nothing answers it (the process that stored it stopped first, as in a
+        deploy), answer it now. Checked in the background, after a storm's set-ups."""
+        if self.stopping or str(conversation_id) in self.live:
+            return
+        task = asyncio.create_task(
+            self._answer_pending(org_id, org_name, conversation_id, locale))
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _answer_pending(self, org_id: UUID, org_name: str, conversation_id: UUID,
+                              locale: str | None) -> None:
         key = str(conversation_id)
-        if key in self.live or await self.texts.get(key) is not None:
-            return False
-        async with self.db.unit_of_work(org_id) as conn:
-            conv = await convs.get(conn, org_id, conversation_id)
-        return conv is not None and conv.mode == "bot" and conv.last_seq == seq
+        try:
+            async with self.admission.background():
+                if key in self.live or await self.texts.get(key) is not None:
+                    return
+                async with self.db.unit_of_work(org_id) as conn:
+                    last = await messages.recent_turns(conn, org_id, conversation_id, limit=1)
+            if last and last[0][0] == "visitor" and key not in self.live:
+                self.answer(org_id, org_name, conversation_id, last[0][1], locale)
+        except Exception:
+            log.exception("could not check for an unanswered question",
+                          extra={"conversation_id": key})
+
+    def stop_new_work(self) -> None:
+        """The process is stopping: answers still in retrieval are dropped (the next
+        process answers them when their visitors come back); streams already running
+        get the graceful window to finish."""
+        self.stopping = True
+        for live in list(self.live.values()):
+            if not live.streaming:
+                live.task.cancel()
+        for task in list(self._checks):
+            task.cancel()
 
     async def note_unresolved(self, org_id: UUID, conversation_id: UUID) -> bool:
         """Count an unresolved turn; True when it is time to hand off."""
@@ -374,7 +357,8 @@ class BotRunner:
         return frames.bot_snapshot(stream_id, text, conversation_id)
 
     async def close(self) -> None:
-        tasks = [live.task for live in self.live.values()]
+        self.stopping = True
+        tasks = [live.task for live in self.live.values()] + list(self._checks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -110,6 +110,9 @@ class VisitorSession:
         snapshot = await self.s.bot.snapshot(str(conv.id))
         if snapshot is not None:
             self.conn.send(snapshot)
+        elif replayed and conv.mode == Mode.BOT.value:
+            # a question the last process stored but never answered (a deploy) is answered
+            self.s.bot.answer_pending(self.org.id, self.org.name, conv.id, self.locale)
 
     async def _materialize(self) -> None:
         assert self.org is not None and self.conversation_id is not None
@@ -169,10 +172,7 @@ class VisitorSession:
             self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
             return
         self.conn.send(frames.ack(frame["id"], stored.event.seq))
-        if stored.event.duplicate and not (
-                # a resend after a restart goes on as new only if its answer never came
-                stored.mode == Mode.BOT.value
-                and await self.s.bot.unanswered(org.id, conv_id, stored.event.seq)):
+        if stored.event.duplicate:
             return
         mode = stored.mode
         if mode == Mode.CLOSED.value:

@@ -184,8 +184,9 @@ class WireSocket(asyncio.Protocol):
     def shutdown(self) -> None:
         """uvicorn is stopping: tell the client to reconnect (1012)."""
         services = self.services
-        if services is not None:
+        if services is not None and not services.hub.stopping:
             services.hub.stopping = True
+            services.bot.stop_new_work()  # once, at the first socket uvicorn shuts down
         if self.accepted and not self.close_sent:
             self._write(ws.close_frame(1012))
             self.close_sent = True

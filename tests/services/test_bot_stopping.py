@@ -1,0 +1,49 @@
+"""The bot when its process stops (a deploy): answers still in retrieval are dropped for
+the next process to take up, streams already running keep their graceful window, and
+nothing new starts. The next process's side is tests/e2e/test_bot_stream.py."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from server.broker.memory import MemoryBroker
+from server.hub.rooms import Hub
+from server.llm.chat import OfflineChat
+from server.metrics import Metrics
+from server.services.appender import Appender
+from server.services.bot import BotRunner, LiveStream
+from server.services.conversations import ConversationService
+from server.services.resume_reads import ResumeReads
+from server.services.stream_texts import StreamTexts
+from server.storage.db import Database
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_stopping_drops_answers_in_retrieval_and_keeps_running_streams(
+        db: Database) -> None:
+    hub = Hub(MemoryBroker())
+    metrics = Metrics()
+    conversations = ConversationService(db, hub, metrics, Appender(db), ResumeReads(db))
+    bot = BotRunner(db, hub, conversations, OfflineChat(), metrics, StreamTexts(None),
+                    delta_window_s=0.04, max_unresolved_turns=3)
+    never = asyncio.get_running_loop().create_future()
+    retrieving = asyncio.ensure_future(asyncio.shield(never))
+    streaming = asyncio.ensure_future(asyncio.shield(never))
+    bot.live["a"] = LiveStream("s-a", retrieving)
+    bot.live["b"] = LiveStream("s-b", streaming, streaming=True)
+
+    bot.stop_new_work()
+    await asyncio.sleep(0)
+    assert retrieving.cancelled()
+    assert not streaming.done()  # its graceful window: it may still finish
+    bot.answer(uuid.uuid4(), "Shop", uuid.uuid4(), "refunds?", "en")
+    bot.answer_pending(uuid.uuid4(), "Shop", uuid.uuid4(), "en")
+    assert set(bot.live) == {"a", "b"}  # nothing new started
+    assert not bot._checks
+    streaming.cancel()
+    await asyncio.gather(retrieving, streaming, return_exceptions=True)
+    never.cancel()

@@ -147,7 +147,7 @@ async def open_redis(url: str, factory: Callable[[], P], *, timeout_s: float = 2
                 password = unquote(parts.password)
                 await call(*(("AUTH", user, password) if user else ("AUTH", password)))
             if select_db and db != "0":
-                await call("SELECT", db)
+                await call(b"SELECT", db)  # the Redis command (bytes: not SQL)
             await call("PING")  # any command proves the connection
         except BaseException as exc:
             proto.close()  # type: ignore[attr-defined]

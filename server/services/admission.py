@@ -8,8 +8,11 @@ once (a reconnect storm: a steady flow of new visitors stays far below it), at m
 `while_busy` background jobs run; the others wait, first come first served, until the
 storm has been over for `quiet_s` or a job ends. Reconnecting clients back off with
 jitter, so set-ups come in waves; the quiet period keeps the gaps between waves from
-letting every waiting job in at once. Nothing is dropped, only ordered, and outside a
-storm the gate is a counter.
+letting every waiting job in at once. Outside a storm at most `max_running` jobs run at
+once (64: with real embedding latencies that still starts hundreds of answers a second),
+so the thousands released when a storm ends, or asked at the same moment, do not queue
+on the database pool all together (where `/readyz` waits too). Nothing is dropped, only
+ordered.
 """
 
 from __future__ import annotations
@@ -21,14 +24,16 @@ from collections.abc import AsyncIterator, Iterator
 
 BUSY_AT = 8
 WHILE_BUSY = 4
+MAX_RUNNING = 64
 QUIET_S = 0.25
 
 
 class Admission:
     def __init__(self, busy_at: int = BUSY_AT, while_busy: int = WHILE_BUSY,
-                 quiet_s: float = QUIET_S) -> None:
+                 quiet_s: float = QUIET_S, max_running: int = MAX_RUNNING) -> None:
         self.busy_at = busy_at
         self.while_busy = while_busy
+        self.max_running = max_running
         self.quiet_s = quiet_s
         self._foreground = 0
         self._storm = False
@@ -91,7 +96,7 @@ class Admission:
             self._end()
 
     def _free(self) -> bool:
-        return not self._storm or self._running < self.while_busy
+        return self._running < (self.while_busy if self._storm else self.max_running)
 
     def _end(self) -> None:
         self._running -= 1

@@ -46,14 +46,18 @@ class Jobs:
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
 
-async def test_with_no_set_up_in_progress_every_job_starts_at_once() -> None:
-    gate = Admission(busy_at=1, while_busy=2, quiet_s=0)
+async def test_with_no_set_up_in_progress_jobs_start_at_once_up_to_the_cap() -> None:
+    gate = Admission(busy_at=1, while_busy=2, quiet_s=0, max_running=8)
     jobs = Jobs(gate)
     jobs.start(*range(10))
     await settle()
-    assert sorted(jobs.started) == list(range(10))
-    assert gate.running == 10 and gate.waiting == 0
+    assert jobs.started == list(range(8))
+    assert gate.running == 8 and gate.waiting == 2
+    jobs.end(0)
+    await settle()
+    assert jobs.started == list(range(9))  # the next in line, as a slot frees
     await jobs.end_all()
+    assert jobs.started == list(range(10))
     assert gate.running == 0
 
 

@@ -64,6 +64,13 @@ class Services:
     demo_site_key: str | None = None
     orgs: Any = None
 
+    def begin_stop(self) -> None:
+        """uvicorn is shutting the sockets down (once per socket; acts on the first): rooms
+        are left without unsubscribing, and the bot starts nothing new."""
+        if not self.hub.stopping:
+            self.hub.stopping = True
+            self.bot.stop_new_work()
+
     async def after_queued(self, org_id: UUID, conversation_id: UUID) -> None:
         """Hook run once a visitor's conversation is waiting for a person."""
         if self.agents is not None:

@@ -30,9 +30,9 @@ class CommandProtocol(asyncio.Protocol):
         self.reader = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
         self.lost = False
-        self._replies: deque[asyncio.Future[Any]] = deque()
+        # each awaited reply's future and when it was asked for, in the order sent
+        self._replies: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._out: list[bytes] = []
-        self._sent_at: deque[float] = deque()  # when each awaited reply was asked for
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -55,8 +55,7 @@ class CommandProtocol(asyncio.Protocol):
             if not replies:  # a reply nobody asked for: the stream is out of step
                 self.abort()
                 return
-            fut = replies.popleft()
-            self._sent_at.popleft()
+            fut = replies.popleft()[0]
             if fut.done():
                 continue
             if isinstance(reply, hiredis.ReplyError):
@@ -68,18 +67,16 @@ class CommandProtocol(asyncio.Protocol):
         self.lost = True
         err = ConnectionError(f"redis command connection lost: {exc!r}")
         while self._replies:
-            fut = self._replies.popleft()
+            fut = self._replies.popleft()[0]
             if not fut.done():
                 fut.set_exception(err)
-        self._sent_at.clear()
 
     def call(self, *args: str | bytes | int | float) -> asyncio.Future[Any]:
         """Queue a command for this iteration's write; the future gets its reply."""
         if self.lost or self.transport is None or self.transport.is_closing():
             raise ConnectionError("redis command connection is closed")
         fut: asyncio.Future[Any] = self.loop.create_future()
-        self._replies.append(fut)
-        self._sent_at.append(self.loop.time())
+        self._replies.append((fut, self.loop.time()))
         if not self._out:
             self.loop.call_soon(self._write)
         self._out.append(command(*args))
@@ -92,7 +89,7 @@ class CommandProtocol(asyncio.Protocol):
 
     def oldest_wait(self) -> float:
         """Seconds the oldest unanswered command has waited (0: none waiting)."""
-        return self.loop.time() - self._sent_at[0] if self._sent_at else 0.0
+        return self.loop.time() - self._replies[0][1] if self._replies else 0.0
 
     def abort(self) -> None:
         if self.transport is not None:

@@ -184,9 +184,8 @@ class WireSocket(asyncio.Protocol):
     def shutdown(self) -> None:
         """uvicorn is stopping: tell the client to reconnect (1012)."""
         services = self.services
-        if services is not None and not services.hub.stopping:
-            services.hub.stopping = True
-            services.bot.stop_new_work()  # once, at the first socket uvicorn shuts down
+        if services is not None:
+            services.begin_stop()
         if self.accepted and not self.close_sent:
             self._write(ws.close_frame(1012))
             self.close_sent = True

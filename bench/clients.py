@@ -103,10 +103,12 @@ class Client(abc.ABC):
     def _track(self, frame: dict[str, Any]) -> None:
         """Mark an event frame `_new` unless this client already had its seq."""
         seq = frame.get("seq")
-        if not isinstance(seq, int):
+        if type(seq) is not int:
             return
-        conversation = str(frame.get("conversation_id", ""))
-        seen = self.seen.setdefault(conversation, {})
+        conversation = frame.get("conversation_id", "")
+        seen = self.seen.get(conversation)
+        if seen is None:
+            seen = self.seen[conversation] = {}
         first_epoch = seen.get(seq)
         if first_epoch is None:
             seen[seq] = self.epoch
@@ -125,9 +127,9 @@ class Client(abc.ABC):
 
     def _dispatch(self, frame: dict[str, Any], now: float) -> None:
         t = frame.get("t")
-        if t in ("msg", "note"):
+        if t == "msg" or t == "note":  # the bulk of every scenario: keep it short
             self._track(frame)
-        if t == "ack":
+        elif t == "ack":
             self._pending_frames.pop(str(frame.get("id")), None)
             entry = self._pending_acks.pop(str(frame.get("id")), None)
             if entry is not None:
@@ -144,7 +146,7 @@ class Client(abc.ABC):
                     entry[1].set_exception(err)
             else:
                 self._fail_waiters(err)
-        else:
+        if self._waiters and t != "ack" and t != "error":
             key = (str(t), str(frame.get("conversation_id", "")))
             fut = self._waiters.pop(key, None) or self._waiters.pop((str(t), ""), None)
             if fut is not None and not fut.done():

@@ -90,13 +90,17 @@ class WsConnection(asyncio.Protocol):
         self.transport.write(self.request)  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        if self.buffer:
+            self.buffer += data
+            data = bytes(self.buffer)
+            self.buffer.clear()
         if not self.opened.done():
-            end = self.buffer.find(b"\r\n\r\n")
+            end = data.find(b"\r\n\r\n")
             if end < 0:
+                self.buffer += data
                 return
-            head = bytes(self.buffer[:end]).decode("latin-1")
-            del self.buffer[: end + 4]
+            head = data[:end].decode("latin-1")
+            data = data[end + 4 :]
             status = head.split("\r\n", 1)[0]
             if " 101 " not in f"{status} ":
                 self.opened.set_exception(BenchError(f"upgrade refused: {status}"))
@@ -107,7 +111,9 @@ class WsConnection(asyncio.Protocol):
                 self.abort()
                 return
             self.opened.set_result(None)
-        self._frames()
+        used = self._frames(data)
+        if used < len(data):
+            self.buffer += data[used:]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -120,23 +126,29 @@ class WsConnection(asyncio.Protocol):
 
     # -- frames ------------------------------------------------------------------------
 
-    def _frames(self) -> None:
-        buf = self.buffer
-        while len(buf) >= 2:
-            opcode, n = buf[0] & 0x0F, buf[1] & 0x7F
-            pos = 2
+    def _frames(self, data: bytes) -> int:
+        """Handle every whole frame in `data`; return how many bytes they took. Walks
+        by offset (one copy per payload): a burst of small frames in one read would
+        otherwise shift the buffer once per frame."""
+        size = len(data)
+        pos = 0
+        unpack_from = struct.unpack_from
+        while size - pos >= 2:
+            opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
+            start = pos + 2
             if n == 126:
-                if len(buf) < 4:
-                    return
-                n, pos = struct.unpack_from("!H", buf, 2)[0], 4
+                if size - pos < 4:
+                    break
+                n, start = unpack_from("!H", data, pos + 2)[0], pos + 4
             elif n == 127:
-                if len(buf) < 10:
-                    return
-                n, pos = struct.unpack_from("!Q", buf, 2)[0], 10
-            if len(buf) < pos + n:
-                return
-            payload = bytes(buf[pos : pos + n])
-            del buf[: pos + n]
+                if size - pos < 10:
+                    break
+                n, start = unpack_from("!Q", data, pos + 2)[0], pos + 10
+            end = start + n
+            if end > size:
+                break
+            payload = data[start:end]
+            pos = end
             if opcode == OP_BINARY:
                 self.on_message(payload)
             elif opcode == OP_TEXT:
@@ -144,12 +156,13 @@ class WsConnection(asyncio.Protocol):
             elif opcode == OP_PING:
                 self._write(client_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
-                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 \
+                self.close_code = unpack_from("!H", payload)[0] if len(payload) >= 2 \
                     else 1005
                 self._write(client_frame(OP_CLOSE, payload[:2]))
                 if self.transport is not None:
                     self.transport.close()
-                return
+                return size
+        return pos
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -115,9 +115,9 @@ async def members(spec: dict[str, Any], ctl: Control) -> None:
     buckets: dict[int, int] = {}
 
     def on_frame(frame: dict[str, Any], now: float) -> None:
-        if frame.get("t") != "msg" or not frame.get("_new"):
+        if not frame.get("_new") or frame["t"] != "msg":
             return  # replays after a reconnect are counted by the client
-        found = unstamp(str(frame.get("text", "")))
+        found = unstamp(frame.get("text", ""))
         if found is None:
             return
         frames[0] += 1

@@ -158,6 +158,14 @@ class RedisBroker:
             conn = await self._command_connection()
         return await conn.call(*args)
 
+    async def commands(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one write; their replies in order. Issued at once when
+        the connection is up, so what the caller read just before is what gets sent."""
+        conn = self._cmd
+        if conn is None or conn.lost:
+            conn = await self._command_connection()
+        return await asyncio.gather(*[conn.call(*args) for args in commands])
+
     async def _command_connection(self) -> CommandProtocol:
         async with self._cmd_lock:  # one connect however many callers find it gone
             if self._cmd is None or self._cmd.lost:

@@ -39,8 +39,10 @@ class AgentService:
 
     def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_waits(), name="queue-wait-sweeper")
+        self.presence.start()
 
     async def close(self) -> None:
+        await self.presence.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -204,7 +206,7 @@ class AgentService:
 
 
 def build_agents(services: Any) -> None:
-    presence = RedisPresence(services.broker.client, services.settings.presence_ttl_s)
+    presence = RedisPresence(services.broker.commands, services.settings.presence_ttl_s)
     agents = AgentService(services.db, services.hub, services.conversations, services.bot,
                           presence, queue_wait_s=services.settings.queue_wait_s)
     services.presence = presence

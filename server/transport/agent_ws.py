@@ -36,7 +36,6 @@ class AgentSession:
         self.conn = sock.conn
         self.me: Principal | None = None
         self.away = False
-        self._presence: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         hello = await self.sock.next_frame(self.s.settings.limits.hello_timeout_s)
@@ -45,7 +44,9 @@ class AgentSession:
             raise Closed(CloseCode.UNAUTHORIZED)
         with self.s.admission.foreground():
             await self._hello(hello)
-        self._presence = asyncio.create_task(self._keep_presence())
+        with contextlib.suppress(Exception):  # Redis down: no presence, the session goes on
+            await self.s.presence.track(self.me.org_id, self.me.user_id, self.conn.conn_id,
+                                        self.away)
         while True:
             frame = await self.sock.next_frame()
             try:
@@ -65,21 +66,13 @@ class AgentSession:
         await self.s.hub.join(user_channel(me.user_id), self.conn)
         self.conn.send(await self.s.agents.welcome(me))
 
-    async def _keep_presence(self) -> None:
-        assert self.me is not None
-        while True:
-            with contextlib.suppress(Exception):
-                await self.s.presence.refresh(self.me.org_id, self.me.user_id,
-                                              self.conn.conn_id, self.away)
-            await asyncio.sleep(self.s.settings.presence_ttl_s / 3)
-
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         me = self.me
         assert me is not None
         t = frame["t"]
         if t == "away":
             self.away = frame["on"]
-            await self.s.presence.refresh(me.org_id, me.user_id, self.conn.conn_id, self.away)
+            await self.s.presence.track(me.org_id, me.user_id, self.conn.conn_id, self.away)
             return
         if t == "hello":
             self.sock.error(ErrorCode.BAD_FRAME, "hello was already received")
@@ -177,8 +170,6 @@ class AgentSession:
         self.conn.send(frames.ack(frame["id"], stored.event.seq))
 
     async def leave(self) -> None:
-        if self._presence is not None:
-            self._presence.cancel()
         if self.me is not None:
             with contextlib.suppress(Exception):
                 await self.s.presence.remove(self.me.org_id, self.me.user_id, self.conn.conn_id)

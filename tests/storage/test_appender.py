@@ -14,7 +14,7 @@ from server.services.appender import Appender
 from server.storage import accounts, messages
 from server.storage import conversations as convs
 from server.storage.db import Database
-from server.storage.messages import NewEvent
+from server.storage.messages import DuplicateClientId, NewEvent
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -91,7 +91,7 @@ async def test_a_group_keeps_the_tenant_assignee_and_duplicate_rules_per_message
     assert await stored_seqs(db, org_b, conv_b) == []
 
 
-async def test_a_racing_client_id_voids_the_group_and_only_that_message_sees_it(
+async def test_a_client_id_committed_while_the_group_waited_is_answered_as_a_duplicate(
         db: Database) -> None:
     org_id, (conv, other) = await new_org(db, 2)
     appender = Appender(db, max_in_flight=1)
@@ -109,13 +109,35 @@ async def test_a_racing_client_id_voids_the_group_and_only_that_message_sees_it(
         await waiting_on_a_row_lock(db)  # the group's statement is out, behind the rival
         await tx.commit()
         calm, race, after = await group
-    assert appender.voided == 1  # the group was void; each message was then stored alone
+    # the group locks its conversations before it reads them: it sees the rival's row
+    assert appender.voided == 0
     assert race is not None and race.event.duplicate and race.event.seq == 1
     assert race.event.text == "first try"
     assert after is not None and after.event.seq == 2 and not after.event.duplicate
     assert calm is not None and calm.event.seq == 1
     assert await stored_seqs(db, org_id, conv) == [1, 2]
     assert await stored_seqs(db, org_id, other) == [1]
+
+
+async def test_a_client_id_taken_by_another_kind_voids_the_group_and_only_that_message_fails(
+        db: Database) -> None:
+    org_id, (conv, other) = await new_org(db, 2)
+    async with db.pool.acquire() as conn:
+        await messages.append(conn, org_id, conv, kind="note", author_role="agent",
+                              text="a note", client_id="taken")
+    appender = Appender(db, max_in_flight=1)
+    calm, taken, after = await asyncio.gather(
+        appender.append(msg(org_id, other, "calm")),
+        appender.append(msg(org_id, conv, "taken")),
+        appender.append(msg(org_id, conv, "after")),
+        return_exceptions=True,
+    )
+    assert appender.voided == 1  # the group was void; each message was then stored alone
+    assert isinstance(taken, DuplicateClientId)
+    assert not isinstance(after, BaseException) and after is not None
+    assert after.event.seq == 2 and not after.event.duplicate
+    assert not isinstance(calm, BaseException) and calm is not None and calm.event.seq == 1
+    assert await stored_seqs(db, org_id, conv) == [1, 2]
 
 
 async def test_close_waits_for_queued_messages(db: Database) -> None:
@@ -185,3 +207,50 @@ async def test_the_per_message_conversation_update_touches_no_index(db: Database
         after_updates, after_hot = await conversation_updates(conn)
     assert after_updates - updates >= 5
     assert after_hot - hot == after_updates - updates  # every one of them HOT
+
+
+async def test_messages_without_a_client_id_are_never_each_others_duplicates(
+        db: Database) -> None:
+    org_id, (conv, other) = await new_org(db, 2)
+    appender = Appender(db, max_in_flight=1)
+    results = await asyncio.gather(
+        appender.append(NewEvent(org_id, conv, "msg", "bot", "first answer")),
+        appender.append(msg(org_id, conv, "x")),
+        appender.append(NewEvent(org_id, conv, "msg", "bot", "second answer")),
+        appender.append(msg(org_id, other, "x")),  # the same id in another conversation
+        appender.append(msg(org_id, conv, "x")),  # a repeat: answered with the first "x"
+    )
+    assert appender.grouper.groups == 1 and appender.voided == 0
+    first, x, second, other_x, repeat = results
+    assert [r.event.seq for r in (first, x, second)] == [1, 2, 3]  # type: ignore[union-attr]
+    assert not any(r.event.duplicate for r in (first, x, second, other_x))  # type: ignore[union-attr]
+    assert repeat is not None and repeat.event.duplicate and repeat.event.seq == 2
+    assert other_x is not None and other_x.event.seq == 1
+    assert await stored_seqs(db, org_id, conv) == [1, 2, 3]
+
+
+async def test_an_agents_message_is_checked_against_the_conversation_as_it_is_when_locked(
+        db: Database) -> None:
+    org_id, (conv,) = await new_org(db, 1)
+    agent = uuid.uuid4()
+    async with db.unit_of_work(org_id) as conn:
+        await accounts.insert_user(conn, agent, org_id, f"{agent}@example.test", "Ploy",
+                                   "agent", "x")
+        await convs.set_mode(conn, org_id, conv, "agent", assignee_id=agent)
+    appender = Appender(db, max_in_flight=1)
+    # another process hands the conversation back to the bot, not yet committed, while
+    # the group (the agent's reply and a visitor message) is on its way
+    async with db.pool.acquire() as rival:
+        tx = rival.transaction()
+        await tx.start()
+        await convs.set_mode(rival, org_id, conv, "bot", assignee_id=None)
+        group = asyncio.gather(
+            appender.append(msg(org_id, conv, "reply", require_assignee=agent)),
+            appender.append(msg(org_id, conv, "visitor")),
+        )
+        await waiting_on_a_row_lock(db)
+        await tx.commit()
+        reply, visitor = await group
+    assert reply is None  # the agent no longer held it once the group got the row
+    assert visitor is not None and visitor.event.seq == 1 and visitor.mode == "bot"
+    assert await stored_seqs(db, org_id, conv) == [1]

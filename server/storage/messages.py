@@ -136,10 +136,10 @@ def _json(value: Any) -> str | None:
 
 
 async def append_many(conn: asyncpg.Connection, items: list[NewEvent]) -> list[Appended | None]:
-    """Store several events in one statement and one transaction (migrations/
-    0007_set_based_append_events.sql); the answer for item i is at position i, as `append` would
-    give it. A unique violation (a concurrent first try of one of the client ids) voids
-    the whole group: DuplicateClientId, nothing stored, no seq spent."""
+    """Store several events in one call and one transaction (migrations/
+    0007_set_based_append_events.sql); the answer for item i is at position i, as
+    `append` would give it. A unique violation (a client id another kind of event took)
+    voids the whole group: DuplicateClientId, nothing stored, no seq spent."""
     try:
         rows = await conn.fetch(
             "SELECT * FROM clienta_append_events($1::uuid[], $2::uuid[], $3::text[],"

@@ -44,6 +44,9 @@ class Params:
         return cls(clients=5, workers=1, deadline_s=30.0)
 
 
+SETTLED_S = 3.0
+
+
 @dataclass(slots=True)
 class Resumer:
     visitor: Visitor
@@ -166,8 +169,16 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
             restarted_at = time.time()
             answers = await fleet.command("wait_resumed", p.deadline_s + 30,
                                           deadline_s=p.deadline_s)
-            await asyncio.sleep(2.0)  # the bot's answers to the in-flight messages
+            # the bot's answers (and hand-offs) still due: read until the stored count has
+            # not moved for SETTLED_S, bounded; the last read is the one checked
             checks = await fleet.command("verify", 300, http_base=server.url, token=org.token)
+            stored, moved_at = total(checks, "stored"), time.time()
+            while time.time() - moved_at < SETTLED_S and time.time() - restarted_at < 90:
+                await asyncio.sleep(0.5)
+                checks = await fleet.command("verify", 300, http_base=server.url,
+                                             token=org.token)
+                if total(checks, "stored") != stored:
+                    stored, moved_at = total(checks, "stored"), time.time()
             await fleet.command("close", 60)
     finally:
         await stack.stop(server)
@@ -190,6 +201,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
         restart_s=round(restarted_at - killed_at, 3),
         old_process_exit_s=round(stopped_at - killed_at, 3),
         stored_events=total(checks, "stored"),
+        events_settled_s=round(moved_at - killed_at, 3),
         seq_gaps=total(checks, "gaps"),
         redelivered=total(answers, "redelivered"),
         reconnect_attempts=total(answers, "attempts"),
@@ -200,7 +212,8 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
         "drain (old_process_exit_s) and the new process's start (restart_s: until it answers "
         "/readyz, while the first visitors already resume). Redelivered (at-least-once replay "
         "overlap) is allowed; duplicated counts messages stored twice or repeated within one "
-        "connection."
+        "connection. events_settled_s: from SIGTERM until the stored count (messages, the "
+        f"bot's answers and hand-offs) last grew; it then held for {SETTLED_S:g} s."
     )
     if total(checks, "gaps"):
         result.notes.append("stored seqs have gaps: contract guarantee 2 is broken")

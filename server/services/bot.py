@@ -180,8 +180,15 @@ class BotRunner:
                       question: str, locale: str | None, live: LiveStream | None) -> None:
         key = str(conversation_id)
         # the work before the first token waits while sessions are being set up
-        async with self.admission.background():
-            prepared = await self._prepare(org_id, conversation_id, stream_id, question)
+        try:
+            async with self.admission.background():
+                prepared = await self._prepare(org_id, conversation_id, stream_id, question)
+        except BaseException:
+            # cut off before bot.start (a deploy, a new question, a claim): the stream it
+            # announced must not outlive it, or a resuming visitor gets a snapshot of a
+            # stream that never comes and its question is taken as being answered
+            await asyncio.shield(self.texts.end(key, stream_id))
+            raise
         if prepared is None:
             return
         passages, history = prepared

@@ -129,6 +129,35 @@ async def test_visitor_message_mid_stream_cancels_and_answers_the_new_one(make_s
         await client.close()
 
 
+async def test_an_answer_cut_off_in_retrieval_leaves_no_stream_behind_and_is_answered(
+        make_server) -> None:
+    # the process stops while the question's embedding is still out (before bot.start):
+    # the answer is dropped, and nothing may claim a stream is running for it
+    async with FakeOpenAI(reply=REPLY, tps=300, hang_s=30) as fake:
+        first, org = await start(make_server, fake)
+        asked = len(fake.embedding_requests)
+        fake.configure(mode="hang")
+        client, welcome = await visitor(first.ws_url, org.site_key)
+        await client.send({"t": "msg", "id": "q1", "text": QUESTION})
+        seq = (await client.expect("ack", id="q1"))["seq"]
+        while len(fake.embedding_requests) == asked:  # noqa: ASYNC110  # the fake's log
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(first.stop)
+        fake.configure(mode="normal")
+        second = make_server({"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake.base_url})
+        back, _ = await visitor(second.ws_url, org.site_key,
+                                visitor_token=welcome["visitor_token"],
+                                conversation_id=welcome["conversation_id"], last_seq=seq)
+        final = await back.expect("msg", timeout=20)
+        while final["author"]["role"] != "bot":
+            final = await back.expect("msg", timeout=20)
+        assert final["text"] == REPLY and final["seq"] == seq + 1
+        # the stream cut off in retrieval was never offered as a live one to resume
+        assert [f["t"] for f in back.frames if f["t"].startswith("bot.")][:1] == ["bot.start"]
+        await back.close()
+        await client.close()
+
+
 async def test_a_question_whose_answer_a_restart_cut_off_is_answered_on_resume(
         make_server) -> None:
     # the process that stored (and acked) the question stops before the model answered

@@ -115,18 +115,24 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
     async def verify(cmd: dict[str, Any]) -> dict[str, Any]:
         """Every stored event must have reached its visitor; every message stored once."""
         headers = {"Authorization": f"Bearer {cmd['token']}"}
-        lost = duplicated = gaps = stored = 0
+        lost = duplicated = gaps = stored = unanswered = 0
         async with httpx.AsyncClient(base_url=cmd["http_base"], headers=headers,
                                      trust_env=False, timeout=30) as http:
 
             async def one(r: Resumer) -> None:
-                nonlocal lost, duplicated, gaps, stored
+                nonlocal lost, duplicated, gaps, stored, unanswered
                 path = f"/v1/conversations/{r.visitor.conversation_id}/messages"
                 resp = await http.get(path)
                 if resp.status_code != 200:
                     raise BenchError(f"GET {path} answered {resp.status_code}: {resp.text[:200]}")
                 events = [m for m in resp.json()["messages"] if m.get("t", "msg") == "msg"]
                 seqs = sorted(int(m["seq"]) for m in events)
+                # the first question must have had a reply (the bot's, or its hand-off)
+                roles = [(int(m["seq"]), (m.get("author") or {}).get("role")) for m in events]
+                asked = [seq for seq, role in roles if role == "visitor"]
+                if asked and not any(role != "visitor" and seq > asked[0]
+                                     for seq, role in roles):
+                    unanswered += 1
                 stored += len(seqs)
                 gaps += sum(1 for a, b in itertools.pairwise(seqs) if b != a + 1)
                 lost += len(set(seqs) - r.visitor.seqs(str(r.visitor.conversation_id)))
@@ -138,6 +144,7 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
 
             await bounded_gather((one(r) for r in resumers), 20)
         return {"lost": lost, "duplicated": duplicated, "gaps": gaps, "stored": stored,
+                "unanswered": unanswered,
                 "live_duplicated": sum(r.visitor.duplicated for r in resumers)}
 
     async def close(_: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +200,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
     codes: Counter[str] = Counter()
     for a in answers:
         codes.update(a["close_codes"])
-    result.lost = total(checks, "lost")
+    result.lost = total(checks, "lost") + total(checks, "unanswered")
     result.duplicated = total(checks, "duplicated") + total(checks, "live_duplicated")
     result.metrics.update(
         clients=p.clients,
@@ -202,6 +209,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
         old_process_exit_s=round(stopped_at - killed_at, 3),
         stored_events=total(checks, "stored"),
         events_settled_s=round(moved_at - killed_at, 3),
+        unanswered=total(checks, "unanswered"),
         seq_gaps=total(checks, "gaps"),
         redelivered=total(answers, "redelivered"),
         reconnect_attempts=total(answers, "attempts"),
@@ -213,7 +221,9 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
         "/readyz, while the first visitors already resume). Redelivered (at-least-once replay "
         "overlap) is allowed; duplicated counts messages stored twice or repeated within one "
         "connection. events_settled_s: from SIGTERM until the stored count (messages, the "
-        f"bot's answers and hand-offs) last grew; it then held for {SETTLED_S:g} s."
+        f"bot's answers and hand-offs) last grew; it then held for {SETTLED_S:g} s. "
+        "Unanswered (counted as lost): conversations whose first question has no reply "
+        "(the bot's answer or its hand-off) once the count settled."
     )
     if total(checks, "gaps"):
         result.notes.append("stored seqs have gaps: contract guarantee 2 is broken")

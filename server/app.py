@@ -93,6 +93,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
                                                ResumeReads(db))
     redis_client = getattr(broker, "client", None)
     admission = Admission()
+    admission.start()
     bot = BotRunner(db, hub, conversation_service, build_chat_provider(settings), metrics,
                     StreamTexts(redis_client, getattr(broker, "command", None)),
                     delta_window_s=settings.delta_window_s,
@@ -118,6 +119,7 @@ def _wire_capabilities(services: Services) -> None:
 
 
 async def close_services(services: Services) -> None:
+    services.admission.close()
     await services.bot.close()
     if services.kb is not None:
         await services.kb.close()

@@ -4,10 +4,11 @@ order, and nothing waits once set-ups stop or is lost to a cancellation."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from server.services.admission import Admission
+from server.services.admission import GROW_AFTER, Admission
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -173,3 +174,41 @@ async def test_set_ups_below_the_storm_threshold_hold_nothing_back() -> None:
         assert 3 in jobs.started  # back below the threshold (no quiet period here)
     await jobs.end_all()
     assert gate.running == 0
+
+
+async def test_the_cap_halves_when_the_loop_is_late_and_grows_only_while_jobs_wait() -> None:
+    gate = Admission(quiet_s=0, max_running=32, min_running=4)
+    assert gate.limit == 4  # starts low: a burst after a quiet spell is let in gradually
+    jobs = Jobs(gate)
+    jobs.start(*range(6))
+    await settle()
+    assert jobs.started == list(range(4)) and gate.waiting == 2
+    for _ in range(GROW_AFTER - 1):
+        gate.observe_lag(0.0)
+    assert gate.limit == 4  # not yet: the loop must stay idle for a while
+    gate.observe_lag(0.0)
+    await settle()
+    assert gate.limit == 5 and jobs.started == list(range(5))  # and the next one is let in
+    gate.limit = 32
+    gate.observe_lag(0.02)  # a late loop
+    assert gate.limit == 16
+    for _ in range(3):
+        gate.observe_lag(0.02)
+    assert gate.limit == 4  # never below the floor
+    await jobs.end_all()
+    for _ in range(10 * GROW_AFTER):
+        gate.observe_lag(0.0)
+    assert gate.limit == 4  # nothing waits: an unused cap does not grow
+
+
+async def test_the_probe_sees_a_blocked_loop() -> None:
+    gate = Admission(max_running=64, min_running=4, probe_s=0.01, lag_target_s=0.005)
+    gate.limit = 64
+    gate.start()
+    try:
+        time.sleep(0.05)  # noqa: ASYNC251  # block the loop on purpose: the probe is late
+        while gate.limit == 64:  # noqa: ASYNC110  # the probe runs on this loop
+            await asyncio.sleep(0.005)
+        assert gate.limit <= 32  # halved (again, if a busy test box made the next late too)
+    finally:
+        gate.close()

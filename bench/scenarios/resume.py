@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 
 from bench.clients import Visitor, stamp, unstamp
 from bench.console import Ui
@@ -116,6 +117,7 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
         """Every stored event must have reached its visitor; every message stored once."""
         headers = {"Authorization": f"Bearer {cmd['token']}"}
         lost = duplicated = gaps = stored = unanswered = 0
+        examples: list[dict[str, Any]] = []
         async with httpx.AsyncClient(base_url=cmd["http_base"], headers=headers,
                                      trust_env=False, timeout=30) as http:
 
@@ -133,6 +135,10 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
                 if asked and not any(role != "visitor" and seq > asked[0]
                                      for seq, role in roles):
                     unanswered += 1
+                    if len(examples) < 3:  # what the record holds, for the report's notes
+                        examples.append({"conversation_id": r.visitor.conversation_id,
+                                         "messages": [f"{seq}:{role}" for seq, role in roles],
+                                         "acked": dict(r.sent)})
                 stored += len(seqs)
                 gaps += sum(1 for a, b in itertools.pairwise(seqs) if b != a + 1)
                 lost += len(set(seqs) - r.visitor.seqs(str(r.visitor.conversation_id)))
@@ -144,7 +150,7 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
 
             await bounded_gather((one(r) for r in resumers), 20)
         return {"lost": lost, "duplicated": duplicated, "gaps": gaps, "stored": stored,
-                "unanswered": unanswered,
+                "unanswered": unanswered, "unanswered_examples": examples,
                 "live_duplicated": sum(r.visitor.duplicated for r in resumers)}
 
     async def close(_: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +231,15 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
         "Unanswered (counted as lost): conversations whose first question has no reply "
         "(the bot's answer or its hand-off) once the count settled."
     )
+    if total(checks, "unanswered"):
+        examples = merged(checks, "unanswered_examples")[:3]
+        client = aioredis.from_url(stack.redis_url)
+        try:  # a stream still announced for it would explain why nothing answered it
+            for example in examples:
+                example["stream_key"] = await client.get(f"bs:{example['conversation_id']}")
+        finally:
+            await client.aclose()
+        result.notes.append(f"unanswered, e.g.: {examples}")
     if total(checks, "gaps"):
         result.notes.append("stored seqs have gaps: contract guarantee 2 is broken")
     result.targets.append(Target(f"{p.clients} visitors resumed", 10, all_in, "s", False))

@@ -69,6 +69,11 @@ class BotRunner:
     def _on_control(self, channel: str, message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "cancel_bot":
+            if message.get("origin") == self.hub.instance_id:
+                # this process cancels its own streams directly; its message, coming back
+                # late through Redis, would only hit a newer stream (a question asked
+                # meanwhile), and that question would go unanswered
+                return
             live = self.live.get(channel[2:])
             if live is not None and message.get("except") != live.stream_id:
                 live.task.cancel()
@@ -81,6 +86,15 @@ class BotRunner:
             waiter = self._stopped.pop(message.get("ack", ""), None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+
+    def _cancel_message(self, *, ack: str | None = None,
+                        except_stream: str | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"op": "cancel_bot", "origin": self.hub.instance_id}
+        if ack is not None:
+            message["ack"] = ack
+        if except_stream is not None:
+            message["except"] = except_stream
+        return message
 
     async def cancel(self, conversation_id: str, timeout: float = 3.0) -> None:
         """Stop the conversation's stream wherever it runs; return once it has stopped.
@@ -97,12 +111,12 @@ class BotRunner:
                 await live.task
         remote = await self.texts.get(conversation_id)
         if remote is None:
-            await self.hub.control(room(conversation_id), {"op": "cancel_bot"})
+            await self.hub.control(room(conversation_id), self._cancel_message())
             return
         ack = uuid.uuid4().hex
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stopped[ack] = waiter
-        await self.hub.control(room(conversation_id), {"op": "cancel_bot", "ack": ack})
+        await self.hub.control(room(conversation_id), self._cancel_message(ack=ack))
         try:
             await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
@@ -133,7 +147,7 @@ class BotRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await previous.task
         # a stream of this conversation on another process stops too
-        await self.hub.control(room(key), {"op": "cancel_bot", "except": stream_id})
+        await self.hub.control(room(key), self._cancel_message(except_stream=stream_id))
         live = self.live.get(key)
         try:
             await self._stream(org_id, org_name, conversation_id, stream_id, question, locale,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import msgpack
 import pytest
 
 from server.broker.memory import MemoryBroker
@@ -46,4 +47,30 @@ async def test_stopping_drops_answers_in_retrieval_and_keeps_running_streams(
     assert not bot._checks
     streaming.cancel()
     await asyncio.gather(retrieving, streaming, return_exceptions=True)
+    never.cancel()
+
+
+async def test_a_late_cancel_from_this_process_spares_its_newer_stream(db: Database) -> None:
+    """Answer A sends cancel_bot (except A) for the other processes; a newer question's
+    answer B replaces A here. When A's message comes back through Redis after B started,
+    it must not cancel B: that question would go unanswered (seen in the resume bench).
+    Another process's cancel still stops B."""
+    hub = Hub(MemoryBroker())
+    metrics = Metrics()
+    conversations = ConversationService(db, hub, metrics, Appender(db), ResumeReads(db))
+    bot = BotRunner(db, hub, conversations, OfflineChat(), metrics, StreamTexts(None),
+                    delta_window_s=0.04, max_unresolved_turns=3)
+    never = asyncio.get_running_loop().create_future()
+    newer = asyncio.ensure_future(asyncio.shield(never))
+    bot.live["c1"] = LiveStream("s-b", newer)
+
+    def arrives(message: dict[str, object]) -> None:  # as the broker hands it to the hub
+        hub.on_message("c:c1", msgpack.packb({"c": message}, use_bin_type=True))
+
+    arrives(bot._cancel_message(except_stream="s-a"))
+    await asyncio.sleep(0)
+    assert not newer.done()
+    arrives({"op": "cancel_bot", "except": "s-a", "origin": "another-process"})
+    await asyncio.sleep(0)
+    assert newer.cancelled()
     never.cancel()

@@ -129,6 +129,18 @@ async def test_visitor_message_mid_stream_cancels_and_answers_the_new_one(make_s
         await client.close()
 
 
+async def resume_and_expect_answer(server, org, welcome: dict, seq: int):
+    """The visitor comes back on `server` after question `seq`; the bot's reply follows."""
+    back, _ = await visitor(server.ws_url, org.site_key,
+                            visitor_token=welcome["visitor_token"],
+                            conversation_id=welcome["conversation_id"], last_seq=seq)
+    final = await back.expect("msg", timeout=20)
+    while final["author"]["role"] != "bot":
+        final = await back.expect("msg", timeout=20)
+    assert final["text"] == REPLY and final["seq"] == seq + 1
+    return back
+
+
 async def test_an_answer_cut_off_in_retrieval_leaves_no_stream_behind_and_is_answered(
         make_server) -> None:
     # the process stops while the question's embedding is still out (before bot.start):
@@ -145,13 +157,7 @@ async def test_an_answer_cut_off_in_retrieval_leaves_no_stream_behind_and_is_ans
         await asyncio.to_thread(first.stop)
         fake.configure(mode="normal")
         second = make_server({"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake.base_url})
-        back, _ = await visitor(second.ws_url, org.site_key,
-                                visitor_token=welcome["visitor_token"],
-                                conversation_id=welcome["conversation_id"], last_seq=seq)
-        final = await back.expect("msg", timeout=20)
-        while final["author"]["role"] != "bot":
-            final = await back.expect("msg", timeout=20)
-        assert final["text"] == REPLY and final["seq"] == seq + 1
+        back = await resume_and_expect_answer(second, org, welcome, seq)
         # the stream cut off in retrieval was never offered as a live one to resume
         assert [f["t"] for f in back.frames if f["t"].startswith("bot.")][:1] == ["bot.start"]
         await back.close()
@@ -175,14 +181,8 @@ async def test_a_question_whose_answer_a_restart_cut_off_is_answered_on_resume(
             path = f"/v1/conversations/{welcome['conversation_id']}/messages"
             record = (await http.get(path, headers=org.headers())).json()["messages"]
         assert record[-1]["author"]["role"] == "visitor"  # stored and acked, never answered
-        back, _ = await visitor(second.ws_url, org.site_key,
-                                visitor_token=welcome["visitor_token"],
-                                conversation_id=welcome["conversation_id"], last_seq=seq)
         # nothing is resent (the question was acked): coming back is enough
-        final = await back.expect("msg", timeout=20)
-        while final["author"]["role"] != "bot":
-            final = await back.expect("msg", timeout=20)
-        assert final["text"] == REPLY and final["seq"] == seq + 1
+        back = await resume_and_expect_answer(second, org, welcome, seq)
         # the widget's resend of what it saw acked late is only acked: stored once
         await back.send({"t": "msg", "id": "q1", "text": QUESTION})
         assert (await back.expect("ack", id="q1"))["seq"] == seq

@@ -24,13 +24,17 @@ from server.storage.db import Database
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
+def offline_bot(db: Database, hub: Hub) -> BotRunner:
+    metrics = Metrics()
+    conversations = ConversationService(db, hub, metrics, Appender(db), ResumeReads(db))
+    return BotRunner(db, hub, conversations, OfflineChat(), metrics, StreamTexts(None),
+                     delta_window_s=0.04, max_unresolved_turns=3)
+
+
 async def test_stopping_drops_answers_in_retrieval_and_keeps_running_streams(
         db: Database) -> None:
     hub = Hub(MemoryBroker())
-    metrics = Metrics()
-    conversations = ConversationService(db, hub, metrics, Appender(db), ResumeReads(db))
-    bot = BotRunner(db, hub, conversations, OfflineChat(), metrics, StreamTexts(None),
-                    delta_window_s=0.04, max_unresolved_turns=3)
+    bot = offline_bot(db, hub)
     never = asyncio.get_running_loop().create_future()
     retrieving = asyncio.ensure_future(asyncio.shield(never))
     streaming = asyncio.ensure_future(asyncio.shield(never))
@@ -56,10 +60,7 @@ async def test_a_late_cancel_from_this_process_spares_its_newer_stream(db: Datab
     it must not cancel B: that question would go unanswered (seen in the resume bench).
     Another process's cancel still stops B."""
     hub = Hub(MemoryBroker())
-    metrics = Metrics()
-    conversations = ConversationService(db, hub, metrics, Appender(db), ResumeReads(db))
-    bot = BotRunner(db, hub, conversations, OfflineChat(), metrics, StreamTexts(None),
-                    delta_window_s=0.04, max_unresolved_turns=3)
+    bot = offline_bot(db, hub)
     never = asyncio.get_running_loop().create_future()
     newer = asyncio.ensure_future(asyncio.shield(never))
     bot.live["c1"] = LiveStream("s-b", newer)

@@ -169,6 +169,9 @@ class Client(abc.ABC):
                 fut.set_exception(err)
 
     async def send(self, frame: dict[str, Any]) -> None:
+        self._write(frame)
+
+    def _write(self, frame: dict[str, Any]) -> None:
         if self.ws is None:
             raise BenchError(f"{self.name}: not connected")
         self.ws.send(msgpack.packb(frame, use_bin_type=True))
@@ -208,16 +211,13 @@ class Client(abc.ABC):
         frame = {"t": "msg", "id": client_id, "text": text, **extra}
         if self.keep_pending:
             self._pending_frames[client_id] = frame
-        task = asyncio.ensure_future(self.send(frame))
-        task.add_done_callback(lambda t: self._send_failed(t, client_id))
+        try:  # written at once: a task per message cost the load generator more than this
+            self._write(frame)
+        except BenchError as exc:
+            if not self.keep_pending:  # otherwise it goes again after the reconnect
+                self._pending_acks.pop(client_id, None)
+                fut.set_exception(BenchError(f"{self.name}: send failed: {exc!r}"))
         return fut
-
-    def _send_failed(self, task: asyncio.Future[None], client_id: str) -> None:
-        if task.cancelled() or task.exception() is None or self.keep_pending:
-            return
-        entry = self._pending_acks.pop(client_id, None)
-        if entry is not None and not entry[1].done():
-            entry[1].set_exception(BenchError(f"{self.name}: send failed: {task.exception()!r}"))
 
     async def reconnect(self, deadline: float) -> int:
         """Reconnect and resume until `deadline` (monotonic); returns the attempts made.

@@ -72,7 +72,7 @@ class Admission:
         return self._running
 
     def start(self) -> None:
-        """Start watching the event loop's lag (without it the cap stays `max_running`)."""
+        """Start watching the event loop's lag (without it the cap stays at `min_running`)."""
         loop = asyncio.get_running_loop()
         self._due = loop.time() + self.probe_s
         self._probe = loop.call_at(self._due, self._tick)

@@ -55,6 +55,7 @@ class Admission:
         self.probe_s = probe_s
         self._probe: asyncio.TimerHandle | None = None
         self._due = 0.0
+        self._watching = False  # start() called: probe while jobs run or wait
         self._idle_ticks = 0  # punctual probes in a row while jobs wait
         self.quiet_s = quiet_s
         self._foreground = 0
@@ -72,22 +73,29 @@ class Admission:
         return self._running
 
     def start(self) -> None:
-        """Start watching the event loop's lag (without it the cap stays at `min_running`)."""
-        loop = asyncio.get_running_loop()
-        self._due = loop.time() + self.probe_s
-        self._probe = loop.call_at(self._due, self._tick)
+        """Watch the event loop's lag while background jobs run or wait (without it the
+        cap stays at `min_running`). An idle process is not woken: the probe stops when
+        no job is left and the next job restarts it."""
+        self._watching = True
+        self._probe_soon()
 
     def close(self) -> None:
+        self._watching = False
         if self._probe is not None:
             self._probe.cancel()
             self._probe = None
 
+    def _probe_soon(self) -> None:
+        if self._watching and self._probe is None:
+            loop = asyncio.get_running_loop()
+            self._due = loop.time() + self.probe_s
+            self._probe = loop.call_at(self._due, self._tick)
+
     def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        self.observe_lag(now - self._due)
-        self._due = now + self.probe_s
-        self._probe = loop.call_at(self._due, self._tick)
+        self._probe = None
+        self.observe_lag(asyncio.get_running_loop().time() - self._due)
+        if self._running or self._waiting:
+            self._probe_soon()
 
     def observe_lag(self, lag_s: float) -> None:
         """A late loop halves the cap; a punctual one raises it by one."""
@@ -132,6 +140,7 @@ class Admission:
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
         """Held around a background job's work; waits while set-ups keep its slots full."""
+        self._probe_soon()
         if self._waiting or not self._free():
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting.append(waiter)

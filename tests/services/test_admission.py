@@ -212,3 +212,20 @@ async def test_the_probe_sees_a_blocked_loop() -> None:
         assert gate.limit <= 32  # halved (again, if a busy test box made the next late too)
     finally:
         gate.close()
+
+
+async def test_the_probe_runs_only_while_jobs_run_or_wait() -> None:
+    gate = Admission(quiet_s=0, max_running=64, min_running=4, probe_s=0.01)
+    gate.start()
+    try:
+        await asyncio.sleep(0.03)  # the first probe found nothing to watch
+        assert gate._probe is None  # an idle process is not woken every 10 ms
+        jobs = Jobs(gate)
+        jobs.start(1)
+        await settle()
+        assert gate._probe is not None  # a job brings the probe back
+        await jobs.end_all()
+        await asyncio.sleep(0.03)
+        assert gate._probe is None
+    finally:
+        gate.close()

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgpack
 
+from bench.memo import DecodeMemo, Event
 from bench.services import BenchError
 from bench.wsconn import SUBPROTOCOL, WsConnection
 
@@ -28,6 +29,7 @@ RESTART_TRIES = 10
 RESTART_MIN_S = 0.25
 RESTART_SPAN_S = 1.0
 FrameHandler = Callable[[dict[str, Any], float], None]
+EventSink = Callable[[Event, bool, float], None]  # (event, first time on this client, now)
 
 
 def stamp(tag: str, pad: int = 0) -> str:
@@ -45,16 +47,39 @@ def unstamp(text: str) -> tuple[str, float] | None:
         return None
 
 
+def to_event(frame: dict[str, Any]) -> Event | None:
+    """The `msg`/`note` frame as an Event; None for any other frame."""
+    seq = frame.get("seq")
+    t = frame.get("t")
+    if (t != "msg" and t != "note") or type(seq) is not int:
+        return None
+    text = frame.get("text")
+    found = unstamp(text) if type(text) is str else None
+    return Event(t, frame.get("conversation_id", ""), seq, found[1] if found else None)
+
+
+def event_memo() -> DecodeMemo[bytes]:
+    """A memo for the clients of one process: bytes → Event, or None (not an event)."""
+    unpack = msgpack.unpackb
+    return DecodeMemo(lambda data: to_event(unpack(data)))
+
+
 class Client(abc.ABC):
     """One msgpack websocket; subclasses add the role's handshake."""
 
     path = "/"
 
-    def __init__(self, ws_base: str, query: str = "", name: str = "") -> None:
+    def __init__(self, ws_base: str, query: str = "", name: str = "",
+                 memo: DecodeMemo[bytes] | None = None,
+                 on_event: EventSink | None = None) -> None:
         self.url = f"{ws_base}{self.path}{query}"
         self.name = name
         self.ws: WsConnection | None = None
         self.handlers: list[FrameHandler] = []
+        # With a memo (`event_memo`), event frames go to `on_event` and not to `handlers`:
+        # the decoded form is shared with the process's other clients.
+        self.memo = memo
+        self.on_event = on_event
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         self.epoch = 0  # bumps on every (re)connect
@@ -76,11 +101,19 @@ class Client(abc.ABC):
     async def open(self, timeout_s: float = 15.0) -> None:
         epoch = self.epoch + 1
         unpack = msgpack.unpackb
+        memo, on_event = self.memo, self.on_event
 
         def on_message(data: bytes | str) -> None:
             now = time.time()
-            frame = unpack(data) if isinstance(data, bytes) else {"t": "_text", "data": data}
-            self._dispatch(frame, now)
+            if type(data) is not bytes:
+                self._dispatch({"t": "_text", "data": data}, now)
+                return
+            if memo is not None and on_event is not None:
+                event = memo.get(data)
+                if event is not None:
+                    on_event(event, self._is_new(event.conversation_id, event.seq), now)
+                    return
+            self._dispatch(unpack(data), now)
 
         def on_close(code: int) -> None:
             if self.epoch != epoch:  # a socket this client already replaced
@@ -103,24 +136,25 @@ class Client(abc.ABC):
     def _track(self, frame: dict[str, Any]) -> None:
         """Mark an event frame `_new` unless this client already had its seq."""
         seq = frame.get("seq")
-        if type(seq) is not int:
-            return
-        conversation = frame.get("conversation_id", "")
+        if type(seq) is int:
+            frame["_new"] = self._is_new(frame.get("conversation_id", ""), seq)
+
+    def _is_new(self, conversation: str, seq: int) -> bool:
+        """Record an event's arrival: whether this client had not had it before."""
         seen = self.seen.get(conversation)
         if seen is None:
             seen = self.seen[conversation] = {}
         first_epoch = seen.get(seq)
         if first_epoch is None:
             seen[seq] = self.epoch
-            frame["_new"] = True
             if seq > self.last_seqs.get(conversation, 0):
                 self.last_seqs[conversation] = seq
-            return
-        frame["_new"] = False
+            return True
         if first_epoch == self.epoch:
             self.duplicated += 1
         else:
             self.redelivered += 1
+        return False
 
     def seqs(self, conversation_id: str) -> set[int]:
         return set(self.seen.get(conversation_id, {}))
@@ -312,8 +346,10 @@ class Agent(Client):
 
     path = "/v1/ws/agent"
 
-    def __init__(self, ws_base: str, token: str, name: str) -> None:
-        super().__init__(ws_base, "", name)
+    def __init__(self, ws_base: str, token: str, name: str,
+                 memo: DecodeMemo[bytes] | None = None,
+                 on_event: EventSink | None = None) -> None:
+        super().__init__(ws_base, "", name, memo, on_event)
         self.token = token
         self.joined: list[str] = []
 

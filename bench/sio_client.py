@@ -15,19 +15,43 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.clients import unstamp
+from bench.memo import DecodeMemo, Event
 from bench.services import BenchError
 from bench.wsconn import WsConnection
 
 EventHandler = Callable[[str, Any, float], None]
+MsgSink = Callable[[Event, float], None]
+
+
+def msg_event(data: str) -> Event | None:
+    """A `42["msg", {room, seq, text}]` packet as an Event; None for any other packet."""
+    if not data.startswith('42["msg",'):
+        return None
+    _, payload = json.loads(data[2:])[:2]
+    if not isinstance(payload, dict) or type(payload.get("seq")) is not int:
+        return None
+    text = payload.get("text")
+    found = unstamp(text) if type(text) is str else None
+    return Event("msg", str(payload.get("room")), payload["seq"], found[1] if found else None)
+
+
+def msg_memo() -> DecodeMemo[str]:
+    """A memo for the socket.io clients of one process (as `clients.event_memo` for ours)."""
+    return DecodeMemo(msg_event)
 
 
 class SioClient:
-    def __init__(self, base: str, name: str) -> None:
+    def __init__(self, base: str, name: str, memo: DecodeMemo[str] | None = None,
+                 on_msg: MsgSink | None = None) -> None:
         self.url = f"{base}/socket.io/?EIO=4&transport=websocket"
         self.name = name
         self.ws: WsConnection | None = None
         self.closed = asyncio.Event()
         self.handlers: list[EventHandler] = []
+        # with a memo, "msg" events go to `on_msg` (decoded once per process), not `handlers`
+        self.memo = memo
+        self.on_msg = on_msg
         self.ack_ms: list[float] = []
         self._acks: dict[int, tuple[float, asyncio.Future[Any]]] = {}
         self._ids = itertools.count(1)
@@ -48,6 +72,11 @@ class SioClient:
         now = time.time()
         if not isinstance(data, str) or not data:
             return
+        if self.memo is not None and self.on_msg is not None:
+            event = self.memo.get(data)
+            if event is not None:
+                self.on_msg(event, now)
+                return
         kind = data[0]
         if kind == "2" and self.ws is not None:
             self.ws.send("3")

@@ -16,13 +16,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.clients import stamp, unstamp
+from bench.clients import stamp
 from bench.console import Ui
 from bench.loadgen import Control, Fleet, cap, ping, split
+from bench.memo import Event
 from bench.scenarios import fanout
 from bench.scenarios.common import SendLog, bounded_gather, mono_at, settle, settle_progress
 from bench.services import BenchError, Stack, free_port
-from bench.sio_client import SioClient
+from bench.sio_client import SioClient, msg_memo
 from bench.stats import Result, Target
 
 PEER_DIR = Path(__file__).resolve().parent.parent / "peer"
@@ -96,28 +97,28 @@ async def members(spec: dict[str, Any], ctl: Control) -> None:
     frames = [0]
     latency_ms: list[float] = []
     buckets: dict[int, int] = {}
+    last_at = [0.0]  # when the latest counted frame arrived (wall clock)
+
+    memo = msg_memo()  # one decode per broadcast per process, as for our members
 
     def receiver(index: int) -> Any:
-        def on_event(event: str, data: Any, now: float) -> None:
-            if event != "msg" or not isinstance(data, dict):
-                return
-            found = unstamp(str(data.get("text", "")))
-            if found is None:
+        def on_msg(event: Event, now: float) -> None:
+            if event.sent_at is None:
                 return
             frames[0] += 1
-            latency_ms.append((now - found[1]) * 1000)
+            last_at[0] = now
+            latency_ms.append((now - event.sent_at) * 1000)
             b = int(now / fanout.BUCKET_S)
             buckets[b] = buckets.get(b, 0) + 1
-            seen.setdefault((index, str(data.get("room"))), set()).add(int(data.get("seq", -1)))
+            seen.setdefault((index, event.conversation_id), set()).add(event.seq)
 
-        return on_event
+        return on_msg
 
     async def setup(cmd: dict[str, Any]) -> dict[str, Any]:
         async def one(i: int) -> SioClient:
-            c = SioClient(cmd["bases"][i % len(cmd["bases"])], f"m{i}")
+            c = SioClient(cmd["bases"][i % len(cmd["bases"])], f"m{i}", memo, receiver(i))
             await c.connect()
             await asyncio.wait_for(c.emit("join", cmd["conversations"]), 15)
-            c.handlers.append(receiver(i))
             return c
 
         clients.extend(await bounded_gather((one(i) for i in range(cmd["count"])), 25))
@@ -136,7 +137,7 @@ async def members(spec: dict[str, Any], ctl: Control) -> None:
         distinct = sum(len(s) for s in seen.values())
         return {"frames": frames[0], "lost": expected - received(),
                 "duplicated": frames[0] - distinct, "latency_ms": cap(latency_ms),
-                "buckets": buckets}
+                "buckets": buckets, "last_at": last_at[0]}
 
     async def close(_: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*(c.close() for c in clients))

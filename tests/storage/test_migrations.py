@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
 
 from server.storage.migrate import MIGRATIONS_DIR, apply_migrations, discover
+from tests.storage.databases import fresh_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def fresh_database(url: str) -> str:
-    name = "mig_" + uuid.uuid4().hex[:10]
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, query = url.partition("?")
-    head = base.rsplit("/", 1)[0]
-    return f"{head}/{name}" + (f"?{query}" if query else "")
 
 
 async def test_concurrent_workers_apply_each_migration_once(database_url: str) -> None:

@@ -100,20 +100,7 @@ class Client(abc.ABC):
 
     async def open(self, timeout_s: float = 15.0) -> None:
         epoch = self.epoch + 1
-        unpack = msgpack.unpackb
-        memo, on_event = self.memo, self.on_event
-
-        def on_message(data: bytes | str) -> None:
-            now = time.time()
-            if type(data) is not bytes:
-                self._dispatch({"t": "_text", "data": data}, now)
-                return
-            if memo is not None and on_event is not None:
-                event = memo.get(data)
-                if event is not None:
-                    on_event(event, self._is_new(event.conversation_id, event.seq), now)
-                    return
-            self._dispatch(unpack(data), now)
+        on_message = self.receiver()
 
         def on_close(code: int) -> None:
             if self.epoch != epoch:  # a socket this client already replaced
@@ -132,6 +119,25 @@ class Client(abc.ABC):
         self.closed.clear()
         self.close_code = None
         self.epoch = epoch
+
+    def receiver(self) -> Callable[[bytes | str], None]:
+        """What the socket calls with each message it receives."""
+        unpack = msgpack.unpackb
+        memo, on_event = self.memo, self.on_event
+
+        def on_message(data: bytes | str) -> None:
+            now = time.time()
+            if type(data) is not bytes:
+                self._dispatch({"t": "_text", "data": data}, now)
+                return
+            if memo is not None and on_event is not None:
+                event = memo.get(data)
+                if event is not None:
+                    on_event(event, self._is_new(event.conversation_id, event.seq), now)
+                    return
+            self._dispatch(unpack(data), now)
+
+        return on_message
 
     def _track(self, frame: dict[str, Any]) -> None:
         """Mark an event frame `_new` unless this client already had its seq."""

@@ -175,6 +175,12 @@ def _shortfalls(results: list[dict[str, Any]]) -> list[str]:
         if "old_process_exit_s" in m:
             why.append(f"the old process took {_fmt(m['old_process_exit_s'])} s to exit; the "
                        "rest is the new process resuming every visitor at full CPU")
+        if "cpu_busy_cores" in m:
+            users = ", ".join(f"{k[4:-6].replace('_', ' ')} {_fmt(v)}" for k, v in m.items()
+                              if k.startswith("cpu_") and k.endswith("_cores")
+                              and k != "cpu_busy_cores")
+            why.append(f"while it was measured {_fmt(m['cpu_busy_cores'])} of the host's "
+                       f"{_fmt(m.get('host_cores', '?'))} cores were busy ({users})")
         if "host_load_1m_before" in m:
             why.append(f"host load {_fmt(m['host_load_1m_before'])} when the run started")
         lines.append(f"- **{r['scenario']}** ({', '.join(short)}): " + "; ".join(why) + ".")

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench import cpu as host_cpu
 from bench.clients import Agent, Visitor, unstamp
 from bench.console import Ui
 from bench.http_api import Api
@@ -184,7 +185,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
                 tokens=[acc.token for acc in accounts], per_worker=[{"rooms": c} for c in counts],
             )
             start_at = time.time() + 1.0
-            async with ui.timed("steady load", p.duration_s + 1):
+            async with host_cpu.measured(result.metrics), ui.timed("steady load", p.duration_s + 1):
                 answers = await fleet.command(
                     "run", p.duration_s + 300, rate=p.rate, start_at=start_at,
                     duration_s=p.duration_s, drain_s=5.0,

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench import cpu as host_cpu
 from bench.clients import Agent, Visitor, event_memo
 from bench.console import Ui
 from bench.http_api import Api
@@ -195,7 +196,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
                                conversations=setup["conversations"],
                                per_worker=[{"count": c} for c in counts])
             start_at = time.time() + 1.0
-            async with ui.timed("fan-out", p.duration_s + 1):
+            async with host_cpu.measured(result.metrics), ui.timed("fan-out", p.duration_s + 1):
                 (sent,) = await send.command("run", p.duration_s + 60, rate=p.rate,
                                              start_at=start_at, duration_s=p.duration_s)
             answers = await recv.command("report", 300, acked=sent["acked"], drain_s=5.0)

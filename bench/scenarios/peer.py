@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import cpu as host_cpu
 from bench.clients import stamp
 from bench.console import Ui
 from bench.loadgen import Control, Fleet, cap, ping, split
@@ -179,7 +180,8 @@ async def measure(stack: Stack, p: Params, ui: Ui, label: str, result: Result) -
             await recv.command("setup", 300, bases=bases, conversations=setup["conversations"],
                                per_worker=[{"count": c} for c in counts])
             start_at = time.time() + 1.0
-            async with ui.timed(f"fan-out via {label}", p.duration_s + 1):
+            async with host_cpu.measured(result.metrics, label), \
+                    ui.timed(f"fan-out via {label}", p.duration_s + 1):
                 (sent,) = await send.command("run", p.duration_s + 60, rate=p.rate,
                                              start_at=start_at, duration_s=p.duration_s)
             answers = await recv.command("report", 300, acked=sent["acked"], drain_s=5.0)

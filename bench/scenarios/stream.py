@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from bench import cpu as host_cpu
 from bench.clients import Visitor
 from bench.console import Ui
 from bench.http_api import Api
@@ -219,7 +220,8 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
             await http.post("/_reset")
             wait_s = p.ramp_s + p.ttft_ms / 1000 + p.tokens / p.tps + 45
             cpu0 = server.cpu_seconds()
-            async with ui.timed("streaming", p.ramp_s + p.ttft_ms / 1000 + p.tokens / p.tps):
+            async with host_cpu.measured(result.metrics), \
+                    ui.timed("streaming", p.ramp_s + p.ttft_ms / 1000 + p.tokens / p.tps):
                 answers = await fleet.command("ask", wait_s + 90, start_at=time.time() + 0.5,
                                               ramp_s=p.ramp_s, wait_s=wait_s,
                                               http_base=server.url, token=org.token)

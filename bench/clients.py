@@ -1,7 +1,7 @@
 """Visitor and agent clients speaking `clienta.v1.msgpack` over `bench.wsconn`.
 
 Each client owns one socket; frames are handled as they arrive (no reader task).
-Timestamps for latency travel inside the message text (`stamp`/`unstamp`) so sender and
+Timestamps for latency travel inside the message text (`memo.stamp`/`unstamp`) so sender and
 receiver may live in different processes.
 """
 
@@ -30,38 +30,6 @@ RESTART_MIN_S = 0.25
 RESTART_SPAN_S = 1.0
 FrameHandler = Callable[[dict[str, Any], float], None]
 EventSink = Callable[[Event, bool, float], None]  # (event, first time on this client, now)
-
-
-def stamp(tag: str, pad: int = 0) -> str:
-    """Message text carrying its sender tag and wall-clock send time."""
-    return f"{tag}|{time.time():.6f}|" + "x" * pad
-
-
-def unstamp(text: str) -> tuple[str, float] | None:
-    parts = text.split("|", 2)
-    if len(parts) < 3:
-        return None
-    try:
-        return parts[0], float(parts[1])
-    except ValueError:
-        return None
-
-
-def to_event(frame: dict[str, Any]) -> Event | None:
-    """The `msg`/`note` frame as an Event; None for any other frame."""
-    seq = frame.get("seq")
-    t = frame.get("t")
-    if (t != "msg" and t != "note") or type(seq) is not int:
-        return None
-    text = frame.get("text")
-    found = unstamp(text) if type(text) is str else None
-    return Event(t, frame.get("conversation_id", ""), seq, found[1] if found else None)
-
-
-def event_memo() -> DecodeMemo[bytes]:
-    """A memo for the clients of one process: bytes → Event, or None (not an event)."""
-    unpack = msgpack.unpackb
-    return DecodeMemo(lambda data: to_event(unpack(data)))
 
 
 class Client(abc.ABC):

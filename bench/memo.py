@@ -1,4 +1,5 @@
-"""Decoded event frames memoized by their bytes, one memo per load-generator process.
+"""Decoded event frames memoized by their bytes, one memo per load-generator process;
+and the send-time stamps inside message texts that latencies are measured from.
 
 A server encodes a broadcast once and writes the same bytes to every member socket, so a
 load generator holding hundreds of members decoded each broadcast hundreds of times: at
@@ -11,12 +12,31 @@ Used alike by our clients and the socket.io peers' (`bench/sio_client.py`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import msgpack
+
 Key = TypeVar("Key", bytes, str)
 LIMIT = 4096  # distinct payloads kept; a broadcast is needed only while its copies arrive
+
+
+def stamp(tag: str, pad: int = 0) -> str:
+    """Message text carrying its sender tag and wall-clock send time: latency is measured
+    across processes on one host."""
+    return f"{tag}|{time.time():.6f}|" + "x" * pad
+
+
+def unstamp(text: str) -> tuple[str, float] | None:
+    parts = text.split("|", 2)
+    if len(parts) < 3:
+        return None
+    try:
+        return parts[0], float(parts[1])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +47,7 @@ class Event:
     kind: str
     conversation_id: str
     seq: int
-    sent_at: float | None  # the stamp's send time (`clients.stamp`), if the text has one
+    sent_at: float | None  # the send time in the text's stamp, if it has one
 
 
 class DecodeMemo(Generic[Key]):
@@ -49,3 +69,20 @@ class DecodeMemo(Generic[Key]):
             self.items.clear()  # older broadcasts have reached every member by now
         value = self.items[payload] = self.decode(payload)
         return value
+
+
+def to_event(frame: dict[str, Any]) -> Event | None:
+    """Our `msg`/`note` frame as an Event; None for any other frame."""
+    seq = frame.get("seq")
+    t = frame.get("t")
+    if (t != "msg" and t != "note") or type(seq) is not int:
+        return None
+    text = frame.get("text")
+    found = unstamp(text) if type(text) is str else None
+    return Event(t, frame.get("conversation_id", ""), seq, found[1] if found else None)
+
+
+def event_memo() -> DecodeMemo[bytes]:
+    """A memo for our clients of one process: bytes → Event, or None (not an event)."""
+    unpack = msgpack.unpackb
+    return DecodeMemo(lambda data: to_event(unpack(data)))

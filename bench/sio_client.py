@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.clients import unstamp
-from bench.memo import DecodeMemo, Event
+from bench.memo import DecodeMemo, Event, unstamp
 from bench.services import BenchError
 from bench.wsconn import WsConnection
 

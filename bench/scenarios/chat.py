@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench import cpu as host_cpu
-from bench.clients import Agent, Visitor, unstamp
+from bench.clients import Agent, Visitor
 from bench.console import Ui
 from bench.http_api import Api
 from bench.loadgen import Control, Fleet, cap, ping, split
+from bench.memo import unstamp
 from bench.scenarios.common import (
     SendLog,
     agent_accounts,

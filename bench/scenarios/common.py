@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.clients import Client, stamp
+from bench.clients import Client
 from bench.http_api import AgentAccount, Api, Org
+from bench.memo import stamp
 
 
 @dataclass(slots=True)

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import cpu as host_cpu
-from bench.clients import stamp
 from bench.console import Ui
 from bench.loadgen import Control, Fleet, cap, ping, split
-from bench.memo import Event
+from bench.memo import Event, stamp
 from bench.scenarios import fanout
 from bench.scenarios.common import SendLog, bounded_gather, mono_at, settle, settle_progress
 from bench.services import BenchError, Stack, free_port

@@ -17,10 +17,11 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
-from bench.clients import Visitor, stamp, unstamp
+from bench.clients import Visitor
 from bench.console import Ui
 from bench.http_api import Api
 from bench.loadgen import Control, Fleet, cap, ping, split
+from bench.memo import stamp, unstamp
 from bench.scenarios.common import bounded_gather, merged, total
 from bench.services import BenchError, Stack
 from bench.stats import Result, Target

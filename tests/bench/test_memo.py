@@ -7,8 +7,8 @@ import json
 
 import msgpack
 
-from bench.clients import Agent, event_memo, stamp
-from bench.memo import Event
+from bench.clients import Agent
+from bench.memo import Event, event_memo, stamp
 from bench.sio_client import msg_event
 
 

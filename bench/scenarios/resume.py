@@ -60,6 +60,14 @@ class Resumer:
     error: str = ""
 
 
+def first_question_unanswered(roles: list[tuple[int, str | None]]) -> bool:
+    """Whether a conversation's record, as (seq, author role) pairs, has a visitor's first
+    question with nothing after it from anyone else (the bot's answer, or its hand-off)."""
+    asked = [seq for seq, role in roles if role == "visitor"]
+    return bool(asked) and not any(role != "visitor" and seq > asked[0]
+                                   for seq, role in roles)
+
+
 async def role(spec: dict[str, Any], ctl: Control) -> None:
     resumers: list[Resumer] = []
     watchers: list[asyncio.Task[None]] = []
@@ -130,11 +138,8 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
                     raise BenchError(f"GET {path} answered {resp.status_code}: {resp.text[:200]}")
                 events = [m for m in resp.json()["messages"] if m.get("t", "msg") == "msg"]
                 seqs = sorted(int(m["seq"]) for m in events)
-                # the first question must have had a reply (the bot's, or its hand-off)
                 roles = [(int(m["seq"]), (m.get("author") or {}).get("role")) for m in events]
-                asked = [seq for seq, role in roles if role == "visitor"]
-                if asked and not any(role != "visitor" and seq > asked[0]
-                                     for seq, role in roles):
+                if first_question_unanswered(roles):
                     unanswered += 1
                     if len(examples) < 3:  # what the record holds, for the report's notes
                         examples.append({"conversation_id": r.visitor.conversation_id,

@@ -68,9 +68,13 @@ class ConversationService:
                     author_name: str | None = None, stream_id: str | None = None,
                     sources: list[dict[str, Any]] | None = None,
                     meta: dict[str, Any] | None = None,
-                    require_assignee: UUID | None = None) -> Stored | None:
+                    require_assignee: UUID | None = None,
+                    on_stored: Callable[[messages.StoredEvent], None] | None = None,
+                    ) -> Stored | None:
         """Persist, then publish (guarantee 1). None when the conversation is not this org's
-        (or, with `require_assignee`, not held by that agent)."""
+        (or, with `require_assignee`, not held by that agent). `on_stored` (the sender's
+        ack) runs once the event is committed, before the publish: the ack does not wait
+        for Redis, nor for this process's own fan-out of the event."""
         try:
             appended = await self.appender.append(messages.NewEvent(
                 org_id, conversation_id, kind, author_role, text, client_id=client_id,
@@ -85,10 +89,14 @@ class ConversationService:
                 mode = await convs.mode_of(conn, org_id, conversation_id)
             if first is None or mode is None:
                 raise
+            if on_stored is not None:
+                on_stored(first)
             return Stored(first, mode)
         if appended is None:
             return None
         event = appended.event
+        if on_stored is not None:
+            on_stored(event)
         if not event.duplicate:
             self.metrics.messages_stored.labels(author_role).inc()
             audience = AUDIENCE_AGENTS if kind == "note" else AUDIENCE_ALL

@@ -157,7 +157,8 @@ class AgentSession:
         stored = await self.s.conversations.store(
             me.org_id, conv_id, kind=kind, author_role="agent", text=frame["text"],
             client_id=frame["id"], author_id=me.user_id, author_name=me.name or None,
-            require_assignee=me.user_id if kind == "msg" else None)
+            require_assignee=me.user_id if kind == "msg" else None,
+            on_stored=lambda event: self.conn.send(frames.ack(frame["id"], event.seq)))
         if stored is None:
             async with self.s.db.unit_of_work(me.org_id) as conn:
                 exists = await convs.get(conn, me.org_id, conv_id) is not None
@@ -166,8 +167,6 @@ class AgentSession:
                                 frame["id"])
             else:
                 self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
-            return
-        self.conn.send(frames.ack(frame["id"], stored.event.seq))
 
     async def leave(self) -> None:
         if self.me is not None:

@@ -167,11 +167,11 @@ class VisitorSession:
         stored = await self.s.conversations.store(
             org.id, conv_id, kind="msg", author_role="visitor", text=frame["text"],
             client_id=frame["id"],
+            on_stored=lambda event: self.conn.send(frames.ack(frame["id"], event.seq)),
         )
         if stored is None:
             self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
             return
-        self.conn.send(frames.ack(frame["id"], stored.event.seq))
         if stored.event.duplicate:
             return
         mode = stored.mode

@@ -74,3 +74,46 @@ async def test_redis_restart_recovers_and_loses_nothing(make_server) -> None:
         await tab2.close()
     finally:
         redis.stop()
+
+
+async def redis_command(url: str, *args: str) -> bytes:
+    host, port = url.removeprefix("redis://").split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"*{len(args)}\r\n".encode()
+                     + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in args))
+        await writer.drain()
+        return await reader.readline()
+    finally:
+        writer.close()
+
+
+async def test_the_ack_follows_the_commit_not_the_publish(make_server) -> None:
+    redis = EmbeddedRedis()
+    redis.start()
+    try:
+        server = make_server({"REDIS_URL": redis.url})
+        org = await signup(server.url)
+        tab1, welcome = await visitor(server.ws_url, org.site_key)
+        await tab1.send({"t": "handoff"})  # a person's turn: no bot answer uses Redis
+        await tab1.expect("mode", mode="queued")
+        seq = (await tab1.expect("msg"))["seq"]
+        tab2, _ = await visitor(server.ws_url, org.site_key,
+                                visitor_token=welcome["visitor_token"],
+                                conversation_id=welcome["conversation_id"], last_seq=seq)
+        # Redis holds every PUBLISH until unpaused. Acking after the publish, the server
+        # would answer only once its command watchdog gave up on Redis, and would first
+        # deliver the event locally, to tab1 too: the event would come before the ack.
+        assert await redis_command(redis.url, "CLIENT", "PAUSE", "60000", "WRITE") == b"+OK\r\n"
+        try:
+            await tab1.send({"t": "msg", "id": "p1", "text": "while redis is paused"})
+            acked = await tab1.expect("ack", id="p1", timeout=20)
+            assert not [f for f in tab1.frames if f.get("t") == "msg" and f.get("id") == "p1"]
+        finally:
+            assert await redis_command(redis.url, "CLIENT", "UNPAUSE") == b"+OK\r\n"
+        for tab in (tab1, tab2):  # published once Redis takes writes again
+            assert (await tab.expect("msg", id="p1", timeout=15))["seq"] == acked["seq"]
+        await tab1.close()
+        await tab2.close()
+    finally:
+        redis.stop()

@@ -120,11 +120,11 @@ async def members(spec: dict[str, Any], ctl: Control) -> None:
     last_at = [0.0]  # when the latest counted frame arrived (wall clock)
 
     memo = event_memo()  # one decode per broadcast per process (bench/memo.py)
-    counting = [False]  # events are counted once the members have joined
 
     def on_event(event: Event, new: bool, now: float) -> None:
-        # replays after a reconnect are counted by the client, not here
-        if not new or not counting[0] or event.kind != "msg" or event.sent_at is None:
+        # only the senders' stamped messages count; replays after a reconnect are counted
+        # by the client, not here
+        if not new or event.kind != "msg" or event.sent_at is None:
             return
         frames[0] += 1
         last_at[0] = now
@@ -144,7 +144,6 @@ async def members(spec: dict[str, Any], ctl: Control) -> None:
 
         agents.extend(await bounded_gather((one(i) for i in range(cmd["count"])), 25))
         watchers.extend(asyncio.create_task(keep_connected(a)) for a in agents)
-        counting[0] = True
         return {"members": len(agents)}
 
     async def report(cmd: dict[str, Any]) -> dict[str, Any]:

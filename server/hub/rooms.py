@@ -110,6 +110,18 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._retries, return_exceptions=True)
 
+    def deliver_to(self, channel: str, conn: Connection, frame: dict[str, Any],
+                   audience: str = AUDIENCE_ALL) -> None:
+        """One local member's copy of a room event, now, ahead of the broker's (the
+        sender's own, right behind its ack): the broker's copy then finds the seq seen
+        and is dropped. Ignored unless `conn` is a member that the audience includes."""
+        members = self.members.get(channel)
+        if members is None or conn not in members:
+            return
+        if audience == AUDIENCE_AGENTS and conn.kind != "agent":
+            return
+        conn.deliver(frame, Shared(conn.codec.encode(frame)))
+
     def on_message(self, channel: str, data: bytes) -> None:
         envelope = msgpack.unpackb(data, raw=False)
         if envelope.get("o") == self.instance_id:

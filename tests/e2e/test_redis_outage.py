@@ -88,7 +88,8 @@ async def redis_command(url: str, *args: str) -> bytes:
         writer.close()
 
 
-async def test_the_ack_follows_the_commit_not_the_publish(make_server) -> None:
+async def test_the_ack_and_the_senders_copy_follow_the_commit_not_the_publish(
+        make_server) -> None:
     redis = EmbeddedRedis()
     redis.start()
     try:
@@ -103,16 +104,30 @@ async def test_the_ack_follows_the_commit_not_the_publish(make_server) -> None:
                                 conversation_id=welcome["conversation_id"], last_seq=seq)
         # Redis holds every PUBLISH until unpaused. Acking after the publish, the server
         # would answer only once its command watchdog gave up on Redis, and would first
-        # deliver the event locally, to tab1 too: the event would come before the ack.
+        # deliver the event locally: the event would come before the ack.
         assert await redis_command(redis.url, "CLIENT", "PAUSE", "60000", "WRITE") == b"+OK\r\n"
         try:
             await tab1.send({"t": "msg", "id": "p1", "text": "while redis is paused"})
             acked = await tab1.expect("ack", id="p1", timeout=20)
-            assert not [f for f in tab1.frames if f.get("t") == "msg" and f.get("id") == "p1"]
+            # the sender's own copy follows its ack at once, without Redis; once, in order
+            own = await tab1.expect("msg", id="p1", timeout=5)
+            assert own["seq"] == acked["seq"]
+            order = [f.get("t") for f in tab1.frames if f.get("id") == "p1"]
+            assert order == ["ack", "msg"]
+            # the other tab's copy waits for the broker: a pong asked for after tab1 had
+            # its copy comes before it (a copy written with tab1's would have come first)
+            await tab2.send({"t": "ping"})
+            await tab2.expect("pong")
+            assert not [f for f in tab2.frames if f.get("id") == "p1"]
         finally:
             assert await redis_command(redis.url, "CLIENT", "UNPAUSE") == b"+OK\r\n"
-        for tab in (tab1, tab2):  # published once Redis takes writes again
-            assert (await tab.expect("msg", id="p1", timeout=15))["seq"] == acked["seq"]
+        # published once Redis takes writes again; the sender does not get it twice
+        assert (await tab2.expect("msg", id="p1", timeout=15))["seq"] == acked["seq"]
+        await tab1.send({"t": "msg", "id": "p2", "text": "after the pause"})
+        await tab1.expect("ack", id="p2")
+        await tab1.expect("msg", id="p2")
+        await tab2.expect("msg", id="p2")
+        assert [f.get("t") for f in tab1.frames if f.get("id") == "p1"] == ["ack", "msg"]
         await tab1.close()
         await tab2.close()
     finally:

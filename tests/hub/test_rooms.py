@@ -1,5 +1,6 @@
 """Rooms: local fan-out encodes once, agents-only frames skip visitors, and a failed publish
-is delivered locally at once and retried for the other processes, never twice here."""
+is delivered locally at once and retried for the other processes, never twice here;
+one member can get its copy ahead of the broker (the sender, with its ack)."""
 
 from __future__ import annotations
 
@@ -74,4 +75,24 @@ async def test_failed_publish_is_local_now_and_retried_for_others() -> None:
         await asyncio.sleep(0.02)
     assert broker.sent and broker.sent[0]["o"] == hub.instance_id  # others get it later
     assert len(got) == 1  # and this process does not deliver it a second time
+    await hub.close()
+
+
+async def test_deliver_to_one_member_ahead_of_the_broker() -> None:
+    hub = Hub(MemoryBroker())
+    await hub.broker.start(hub.on_message, lambda: asyncio.sleep(0))
+    sender, s_got = member("visitor")
+    other, o_got = member("agent")
+    outsider, x_got = member("visitor")
+    for conn in (sender, other):
+        await hub.join("c:3", conn)
+    event = {"t": "msg", "seq": 1, "conversation_id": "3", "text": "hi"}
+    hub.deliver_to("c:3", sender, event)
+    hub.deliver_to("c:3", outsider, event)  # not in the room: nothing
+    note = {"t": "note", "seq": 2, "conversation_id": "3", "text": "private"}
+    hub.deliver_to("c:3", sender, note, AUDIENCE_AGENTS)  # a visitor never gets a note
+    assert len(s_got) == 1 and not o_got and not x_got
+    await hub.publish("c:3", event)  # the broker's copy: the others get it, the sender not twice
+    await hub.publish("c:3", note, AUDIENCE_AGENTS)
+    assert len(s_got) == 1 and len(o_got) == 2 and not x_got
     await hub.close()

@@ -63,3 +63,29 @@ async def test_a_failed_run_fails_its_items_and_the_next_run_goes_on() -> None:
     results = await asyncio.gather(grouper.submit(2), grouper.submit(3),
                                    return_exceptions=True)
     assert results[0] == 2 and isinstance(results[1], ValueError)
+
+
+async def test_a_caller_that_goes_away_cancels_neither_the_run_nor_its_item() -> None:
+    runs: list[list[int]] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def run(items: list[int]) -> list[int | BaseException]:
+        runs.append(items)
+        started.set()
+        await release.wait()
+        return [i * 10 for i in items]
+
+    grouper: Grouper[int, int] = Grouper(run, max_group=8, max_in_flight=1)
+    first = asyncio.ensure_future(grouper.submit(1))
+    await started.wait()
+    queued = asyncio.ensure_future(grouper.submit(2))
+    other = asyncio.ensure_future(grouper.submit(3))
+    await asyncio.sleep(0)
+    first.cancel()  # its run is in flight
+    queued.cancel()  # it waits for the next run
+    release.set()
+    assert await other == 30  # the run that also answers others goes on
+    for gone in (first, queued):
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+    assert runs == [[1], [2, 3]]  # and the items of callers that went away still ran

@@ -19,7 +19,9 @@ import asyncpg
 REPLAY_BATCH = 1000  # events per replay read
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built for every message, and a frozen dataclass's __init__ sets each field
+# through object.__setattr__ (13 fields: 3.7 µs against 0.5 µs). Treat it as read-only.
+@dataclass(slots=True)
 class StoredEvent:
     conversation_id: UUID
     seq: int
@@ -75,7 +77,7 @@ class DuplicateClientId(Exception):
     """A concurrent first try of the same client id stored it; this transaction is void."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per message, like StoredEvent
 class Appended:
     event: StoredEvent
     mode: str
@@ -113,7 +115,7 @@ async def append(
     return Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per message, like StoredEvent
 class NewEvent:
     """One event to append, as `append_many` takes it (the arguments of `append`)."""
 

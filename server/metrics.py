@@ -22,11 +22,12 @@ class _Tallies(Collector):
     """Exports per-kind tallies as one counter or gauge family."""
 
     def __init__(self, family: type[CounterMetricFamily | GaugeMetricFamily], name: str,
-                 doc: str, tallies: dict[str, Tally]) -> None:
+                 doc: str, tallies: dict[str, Tally], label: str = "kind") -> None:
         self.family, self.name, self.doc, self.tallies = family, name, doc, tallies
+        self.label = label
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        family = self.family(self.name, self.doc, labels=["kind"])
+        family = self.family(self.name, self.doc, labels=[self.label])
         for kind, tally in sorted(self.tallies.items()):
             family.add_metric([kind], tally.n)
         yield family
@@ -52,8 +53,10 @@ class Metrics:
         self.frames_out = _per_kind()
         r.register(_Tallies(CounterMetricFamily, "clienta_frames_out", "Frames sent",
                             self.frames_out))
-        self.messages_stored = Counter("clienta_messages_stored_total", "Events stored",
-                                       ["author"], registry=r)
+        # per stored message: a tally, not labels(...).inc() (~3 µs against ~0.05)
+        self.messages_stored = {role: Tally() for role in ("visitor", "bot", "agent", "system")}
+        r.register(_Tallies(CounterMetricFamily, "clienta_messages_stored", "Events stored",
+                            self.messages_stored, label="author"))
         self.bot_ttft = Histogram("clienta_bot_time_to_first_token_seconds",
                                   "Bot time to first token", buckets=_LATENCY_BUCKETS, registry=r)
         self.bot_duration = Histogram("clienta_bot_stream_duration_seconds",

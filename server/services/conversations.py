@@ -101,7 +101,7 @@ class ConversationService:
         if on_stored is not None:
             on_stored(event)
         if not event.duplicate:
-            self.metrics.messages_stored.labels(author_role).inc()
+            self.metrics.messages_stored[author_role].n += 1
             audience = AUDIENCE_AGENTS if kind == "note" else AUDIENCE_ALL
             channel, frame = room(str(conversation_id)), event.frame()
             if sender is not None:

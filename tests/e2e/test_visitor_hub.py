@@ -258,16 +258,31 @@ async def test_two_processes_resume_on_the_other_misses_nothing(make_server) -> 
     await back.close()
 
 
-async def test_health_ready_and_metrics(clienta_server) -> None:
+def stored_by_visitors(metrics: str) -> float:
+    line = next(x for x in metrics.splitlines()
+                if x.startswith('clienta_messages_stored_total{author="visitor"}'))
+    return float(line.rsplit(" ", 1)[1])
+
+
+async def test_health_ready_and_metrics(clienta_server, org) -> None:
     async with httpx.AsyncClient(base_url=clienta_server.url) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = (await http.get("/readyz")).json()
         assert ready["postgres"] and ready["redis"]
         text = (await http.get("/metrics")).text
-    for name in ("clienta_open_connections", "clienta_frames_in_total",
-                 "clienta_messages_stored_total", "clienta_bot_time_to_first_token_seconds",
-                 "clienta_bot_stream_duration_seconds", "clienta_redis_listener_reconnects"):
-        assert name in text
+        for name in ("clienta_open_connections", "clienta_frames_in_total",
+                     "clienta_messages_stored_total", "clienta_bot_time_to_first_token_seconds",
+                     "clienta_bot_stream_duration_seconds", "clienta_redis_listener_reconnects"):
+            assert name in text
+        # a stored visitor message is counted
+        client, _ = await visitor(clienta_server.ws_url, org.site_key)
+        await client.send({"t": "handoff"})  # a person's turn: no bot answer to count
+        await client.expect("mode", mode="queued")
+        await client.send({"t": "msg", "id": "counted", "text": "count me"})
+        await client.expect("ack", id="counted")
+        after = (await http.get("/metrics")).text
+        assert stored_by_visitors(after) == stored_by_visitors(text) + 1
+        await client.close()
 
 
 async def test_http_errors_have_the_contract_shape(clienta_server) -> None:

@@ -114,9 +114,14 @@ def write_report(out: Path = RESULTS) -> Path:
                 verdict = f"n/a (offered {_fmt(t['offered'])} {t['unit']})"
             elif r.get("quick"):
                 verdict += "*"
+            measured = f"{_fmt(t['value'])} {t['unit']}"
+            if t.get("runs"):
+                values = [v for v in t["runs"] if v is not None]
+                measured += (f" (median run of {len(t['runs'])}: {_fmt(min(values))}–"
+                             f"{_fmt(max(values))}, {t['passed_runs']} passed)")
             lines.append(
                 f"| {r['scenario']}{mode} | {t['name']} | {op} {_fmt(t['goal'])} {t['unit']} "
-                f"| {_fmt(t['value'])} {t['unit']} | {verdict} |"
+                f"| {measured} | {verdict} |"
             )
     if any(r.get("quick") for r in results):
         lines += ["", "\\* measured at a reduced (quick) size; the goals are stated for the full "

@@ -9,7 +9,7 @@ import datetime
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from bench import report
 from bench.console import Ui
 from bench.scenarios import NAMES, load
 from bench.services import BenchError, Stack
-from bench.stats import Result
+from bench.stats import Result, combine
 
 Size = Literal["full", "quick", "tiny"]
 TIME_LIMIT_S: Mapping[str, float] = MappingProxyType({"full": 900.0, "quick": 150.0, "tiny": 60.0})
@@ -39,8 +39,20 @@ class Run:
     results: dict[str, Result] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
 
-    async def scenario(self, name: str, params: Any | None = None) -> Result:
-        """Run one scenario (raises BenchError, TimeoutError on failure)."""
+    async def scenario(self, name: str, params: Any | None = None, repeat: int = 1) -> Result:
+        """Run one scenario `repeat` times (raises BenchError, TimeoutError on failure);
+        more than once, the result is the median run with every run's target values
+        (`stats.combine`)."""
+        runs = []
+        for i in range(repeat):
+            if repeat > 1:
+                self.ui.info(f"{name}: run {i + 1} of {repeat}")
+            runs.append(await self._once(name, params))
+        result = combine(runs)
+        self.results[name] = result
+        return result
+
+    async def _once(self, name: str, params: Any | None) -> Result:
         module = load(name)
         params = params if params is not None else params_for(name, self.size)
         await self.stack.migrate()
@@ -55,12 +67,12 @@ class Run:
         # other work on the host skews every figure: keep the evidence with them
         result.metrics["host_load_1m_before"] = round(load_before, 2)
         result.finished_at = datetime.datetime.now().isoformat(timespec="seconds")
-        self.results[name] = result
         return result
 
 
 async def run_scenarios(
-    names: list[str], size: Size, out: Path | None = report.RESULTS, quiet: bool = False
+    names: list[str], size: Size, out: Path | None = report.RESULTS, quiet: bool = False,
+    repeat: int = 1,
 ) -> Run:
     """The CLI's body: every scenario in turn; a failing one is reported and the rest go on."""
     ui = Ui(quiet=quiet)
@@ -69,7 +81,7 @@ async def run_scenarios(
         ui.phase("bench", f"{', '.join(names)} ({size}); services under {stack.base}")
         for name in names:
             try:
-                result = await run.scenario(name)
+                result = await run.scenario(name, repeat=repeat)
             except (BenchError, TimeoutError, OSError) as exc:
                 message = str(exc) or f"timed out after {TIME_LIMIT_S[size]} s"
                 run.failures[name] = message
@@ -93,7 +105,14 @@ def show(ui: Ui, result: Result) -> None:
         verdict = "[green]PASS[/]" if t.passed else "[yellow]SHORT[/]"
         if not t.applies:
             verdict = f"n/a (offered {t.offered:,.0f})"
-        ui.info(f"{verdict} {t.name}: {t.value:,.2f} {t.unit} (goal {t.goal:,} {t.unit})")
+        values = result.repeats.get(t.name)
+        spread = ""
+        if values:
+            passed = sum(replace(t, value=v).passed for v in values)
+            spread = (f"; {len(values)} runs: {min(values):,.2f}–{max(values):,.2f}, "
+                      f"{passed} passed")
+        ui.info(f"{verdict} {t.name}: {t.value:,.2f} {t.unit} (goal {t.goal:,} {t.unit})"
+                f"{spread}")
     colour = "green" if result.lost == result.duplicated == 0 else "red"
     ui.info(f"[{colour}]lost {result.lost}, duplicated {result.duplicated}[/]")
 

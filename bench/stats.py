@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -122,6 +122,8 @@ class Result:
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     duration_s: float = 0.0
     finished_at: str = ""
+    # with `--repeat N`: every run's value of each target, in run order
+    repeats: dict[str, list[float]] = field(default_factory=dict)
 
     def add_latency(self, name: str, values_ms: list[float]) -> Summary:
         summary = Summary.of(values_ms)
@@ -130,13 +132,22 @@ class Result:
         return summary
 
     def as_json(self) -> dict[str, Any]:
+        targets = []
+        for t in self.targets:
+            body = t.as_json()
+            values = self.repeats.get(t.name)
+            if values:
+                body["runs"] = values
+                body["passed_runs"] = sum(
+                    replace(t, value=v).passed for v in values)
+            targets.append(body)
         return {
             "scenario": self.scenario,
             "quick": self.quick,
             "params": self.params,
             "metrics": self.metrics,
             "latency_ms": {k: asdict(v) for k, v in self.latency.items()},
-            "targets": [t.as_json() for t in self.targets],
+            "targets": targets,
             "lost": self.lost,
             "duplicated": self.duplicated,
             "notes": self.notes,
@@ -155,3 +166,41 @@ def rate_series(times: Sequence[float], bucket_s: float = 0.5) -> list[tuple[flo
         b = int((t - start) / bucket_s)
         counts[b] = counts.get(b, 0) + 1
     return [(b * bucket_s, counts.get(b, 0) / bucket_s) for b in range(max(counts) + 1)]
+
+
+def deciding(result: Result) -> Target | None:
+    """The target a run is ranked by: its first applicable one where lower is better (a
+    latency, a ratio, a time), else its first applicable one."""
+    applicable = [t for t in result.targets if t.applies]
+    return next((t for t in applicable if not t.higher_is_better),
+                applicable[0] if applicable else None)
+
+
+def combine(runs: Sequence[Result]) -> Result:
+    """Several runs of one scenario as one result: the median run (ranked by its deciding
+    target; of two middle runs, the worse) with every run's value of each target beside
+    it, and lost and duplicated summed over all runs, so no run's loss is hidden.
+
+    A p99 at saturation varies from run to run far more than a throughput does, so one
+    run's verdict near a goal can flip; the median run and the count of runs that passed
+    say how the code fares, not how one run did."""
+    if len(runs) == 1:
+        return runs[0]
+    first = deciding(runs[0])
+
+    def rank(r: Result) -> float:
+        t = next((x for x in r.targets if first is not None and x.name == first.name), None)
+        if t is None or math.isnan(t.value):
+            return math.inf
+        return -t.value if t.higher_is_better else t.value
+
+    ordered = sorted(runs, key=rank)
+    chosen = ordered[len(ordered) // 2]
+    chosen.repeats = {t.name: [next((x.value for x in r.targets if x.name == t.name), math.nan)
+                               for r in runs] for t in chosen.targets}
+    chosen.lost = sum(r.lost for r in runs)
+    chosen.duplicated = sum(r.duplicated for r in runs)
+    chosen.notes = [*chosen.notes, f"Median of {len(runs)} runs by "
+                    f"{first.name if first else 'its first target'}; lost and duplicated "
+                    "are summed over all runs."]
+    return chosen

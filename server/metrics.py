@@ -53,7 +53,7 @@ class Metrics:
         self.frames_out = _per_kind()
         r.register(_Tallies(CounterMetricFamily, "clienta_frames_out", "Frames sent",
                             self.frames_out))
-        # per stored message: a tally, not labels(...).inc() (~3 µs against ~0.05)
+        # per stored message: an int add, not labels(...).inc() (~3 µs each, measured)
         self.messages_stored = {role: Tally() for role in ("visitor", "bot", "agent", "system")}
         r.register(_Tallies(CounterMetricFamily, "clienta_messages_stored", "Events stored",
                             self.messages_stored, label="author"))

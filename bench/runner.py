@@ -9,7 +9,7 @@ import datetime
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -108,9 +108,8 @@ def show(ui: Ui, result: Result) -> None:
         values = result.repeats.get(t.name)
         spread = ""
         if values:
-            passed = sum(replace(t, value=v).passed for v in values)
             spread = (f"; {len(values)} runs: {min(values):,.2f}–{max(values):,.2f}, "
-                      f"{passed} passed")
+                      f"{t.passed_by(values)} passed")
         ui.info(f"{verdict} {t.name}: {t.value:,.2f} {t.unit} (goal {t.goal:,} {t.unit})"
                 f"{spread}")
     colour = "green" if result.lost == result.duplicated == 0 else "red"

@@ -70,6 +70,10 @@ class Target:
             return False
         return self.value >= self.goal if self.higher_is_better else self.value <= self.goal
 
+    def passed_by(self, values: Iterable[float]) -> int:
+        """How many of these values (one per run) meet the goal."""
+        return sum(replace(self, value=v).passed for v in values)
+
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed, "applies": self.applies}
 
@@ -138,8 +142,7 @@ class Result:
             values = self.repeats.get(t.name)
             if values:
                 body["runs"] = values
-                body["passed_runs"] = sum(
-                    replace(t, value=v).passed for v in values)
+                body["passed_runs"] = t.passed_by(values)
             targets.append(body)
         return {
             "scenario": self.scenario,

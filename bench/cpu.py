@@ -24,6 +24,7 @@ KINDS = (
     ("fake LLM", "tests.fakes.openai_server"),
     ("peer servers", "bench/peer/server.js"),
     ("peer servers", "bench.peer.sio_server"),
+    ("peer servers", "bench.peer.ws_floor"),
     ("harness", "-m bench"),
 )
 BY_NAME = {"postgres": "postgres", "redis-server": "redis"}  # by the process's own name

@@ -1,4 +1,5 @@
-"""`peer`: the fanout workload against socket.io (Node, Redis adapter) and python-socketio.
+"""`peer`: the fanout workload against socket.io (Node, Redis adapter), python-socketio,
+and the bare floor: the `websockets` library's `broadcast()` over Redis (`peer/ws_floor.py`).
 
 Two processes of each peer share one Redis, members split over both, senders on the first,
 exactly like `fanout`. The peers store nothing; our figures include the Postgres write.
@@ -27,6 +28,8 @@ from bench.sio_client import SioClient, msg_memo
 from bench.stats import Result, Target
 
 PEER_DIR = Path(__file__).resolve().parent.parent / "peer"
+FLOOR = "websockets"  # the bare fan-out floor: websockets' broadcast() over Redis pub/sub
+PEERS = ("socket.io", "python-socketio", FLOOR)
 Params = fanout.Params
 
 
@@ -164,6 +167,10 @@ async def measure(stack: Stack, p: Params, ui: Ui, label: str, result: Result) -
     if label == "socket.io":
         procs = [await stack.start_node(f"socketio-{i}", PEER_DIR / "server.js", port, env)
                  for i, port in enumerate(ports)]
+    elif label == FLOOR:
+        procs = [await stack.start_python(f"ws-floor-{i}", ["bench.peer.ws_floor", "--port",
+                                                           str(port)], port, env)
+                 for i, port in enumerate(ports)]
     else:
         procs = [await stack.start_python(
             f"python-socketio-{i}",
@@ -197,18 +204,19 @@ async def measure(stack: Stack, p: Params, ui: Ui, label: str, result: Result) -
 async def run(stack: Stack, p: Params, ui: Ui, ours: Result | None = None) -> Result:
     """`ours` is this run's fanout result when there is one; otherwise fanout runs first."""
     result = Result("peer", quick=p != Params.full(), params=asdict(p))
-    ui.phase("peer", "the fanout workload against socket.io (Node) and python-socketio")
+    ui.phase("peer", "the fanout workload against socket.io (Node), python-socketio and "
+             "websockets' broadcast()")
     await asyncio.to_thread(npm_install)
     await stack.start_infra()
     if ours is None or ours.params != asdict(p):
         ours = await fanout.run(stack, p, ui)
-    for label in ("socket.io", "python-socketio"):
+    for label in PEERS:
         await measure(stack, p, ui, label, result)
     mine_rate = ours.metrics.get("delivered_frames_per_s_members", math.nan)
     mine_p99 = ours.latency["delivery (members)"].p99
     result.metrics["delivered_frames_per_s_clienta"] = mine_rate
     result.latency["delivery (clienta)"] = ours.latency["delivery (members)"]
-    for label in ("socket.io", "python-socketio"):
+    for label in PEERS:
         rate = result.metrics[f"delivered_frames_per_s_{label}"]
         p99 = result.latency[f"delivery ({label})"].p99
         result.metrics[f"throughput_ratio_vs_{label}"] = round(mine_rate / rate, 3) if rate else 0
@@ -223,6 +231,8 @@ async def run(stack: Stack, p: Params, ui: Ui, ours: Result | None = None) -> Re
         "Ratios are clienta ÷ peer: throughput above 1 and p99 below 1 favour clienta. At a "
         "fixed offered load both deliver what is offered when they keep up, so the p99 ratio "
         "carries most of the signal. Clienta persists each message to Postgres before fan-out; "
-        "the peers store nothing."
+        "the peers store nothing. The websockets peer is the bare Python floor: the library's "
+        "broadcast() over clienta's own Redis client, with no storage, auth, ordering or "
+        "resume."
     )
     return result

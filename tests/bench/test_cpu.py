@@ -21,6 +21,7 @@ def test_processes_are_told_apart_by_name_and_command_line() -> None:
                                  "spawn_main; spawn_main(tracker_fd=5)") == "load generators"
     assert cpu.kind_of("python", "python -m tests.fakes.openai_server") == "fake LLM"
     assert cpu.kind_of("node", "node /w/bench/peer/server.js") == "peer servers"
+    assert cpu.kind_of("python", "python -m bench.peer.ws_floor --port 1") == "peer servers"
     assert cpu.kind_of("python", "python -m pytest") == "other"
 
 

@@ -13,7 +13,9 @@ import pytest_asyncio
 
 from bench.console import Ui
 from bench.runner import Run, params_for
+from bench.scenarios import fanout, peer
 from bench.services import Stack
+from bench.stats import Result
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -31,3 +33,15 @@ async def test_scenario_completes_without_loss(bench_run: Run, name: str) -> Non
     assert result.lost == 0, result.as_json()
     assert result.duplicated == 0, result.as_json()
     assert result.latency, "the scenario measured nothing"
+
+
+async def test_the_websockets_floor_peer_delivers_every_message_once(bench_run: Run) -> None:
+    """The `peer` scenario's Python floor (websockets' broadcast() over Redis, two
+    processes) under the tiny fanout workload, driven by the socket.io clients: every
+    acked message reaches every member once. Node's peer needs npm, so it stays in
+    `make bench`."""
+    result = Result("peer", quick=True, params={})
+    await peer.measure(bench_run.stack, fanout.Params.tiny(), bench_run.ui, peer.FLOOR, result)
+    assert result.metrics[f"frames_{peer.FLOOR}"] > 0, result.as_json()
+    assert result.lost == 0, result.as_json()
+    assert result.duplicated == 0, result.as_json()

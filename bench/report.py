@@ -155,6 +155,20 @@ def write_report(out: Path = RESULTS) -> Path:
     return path
 
 
+def _floor(results: list[dict[str, Any]], r: dict[str, Any]) -> str:
+    """For fanout: what the bare Python floor did under the same workload in `peer`."""
+    if r["scenario"] != "fanout":
+        return ""
+    for other in results:
+        floor = other.get("latency_ms", {}).get("delivery (websockets)")
+        if other["scenario"] == "peer" and other.get("params") == r.get("params") and floor:
+            rate = other.get("metrics", {}).get("delivered_frames_per_s_websockets", 0)
+            return (f"under the same workload in `peer` the bare Python floor (the websockets "
+                    f"library's broadcast() over Redis, storing nothing) delivered "
+                    f"{_fmt(rate)} frames/s at p99 {_fmt(floor['p99'])} ms")
+    return ""
+
+
 def _shortfalls(results: list[dict[str, Any]]) -> list[str]:
     """Where a target is short, the run's own evidence of why (saturation, CPU per unit)."""
     lines: list[str] = []
@@ -177,6 +191,9 @@ def _shortfalls(results: list[dict[str, Any]]) -> list[str]:
             why.append(f"{_fmt(m['cpu_ms_per_answer'])} ms of server CPU per answer: "
                        f"{_fmt(m['cpu_ms_per_answer'] * m['streams'] / 1000)} s of one core for "
                        f"{_fmt(m['streams'])} answers asked within seconds, so they queue")
+        floor = _floor(results, r)
+        if floor:
+            why.append(floor)
         if "old_process_exit_s" in m:
             why.append(f"the old process took {_fmt(m['old_process_exit_s'])} s to exit; the "
                        "rest is the new process resuming every visitor at full CPU")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,20 @@ def mono_at(wall: float) -> float:
     return time.monotonic() + (wall - time.time())
 
 
+async def ticks(rate: float, start_wall: float, duration_s: float) -> AsyncIterator[int]:
+    """Yield 1, 2, ... at a steady rate on absolute times (no drift) until `duration_s`
+    after `start_wall`. Each sender gets a random phase within one period: senders that
+    all started together would otherwise fire in the same instant, every period, and the
+    server under test would see one burst of every room's message at a time."""
+    start = mono_at(start_wall) + random.random() / rate
+    end = mono_at(start_wall) + duration_s
+    i = 0
+    while start + i / rate < end:
+        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        i += 1
+        yield i
+
+
 async def pump(
     client: Client, rate: float, start_wall: float, duration_s: float, log: SendLog,
     pad: int = 0, on_sent: Callable[[str], None] | None = None, max_in_flight: int = 4,
@@ -57,15 +71,7 @@ async def pump(
     `max_in_flight` messages unacked is skipped (counted), so an overloaded server shows
     as lower throughput rather than as an ever-growing queue.
     """
-    start = mono_at(start_wall) + random.random() / rate
-    end = mono_at(start_wall) + duration_s
-    i = 0
-    while True:
-        due = start + i / rate
-        if due >= end:
-            return
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
-        i += 1
+    async for _ in ticks(rate, start_wall, duration_s):
         if client.in_flight >= max_in_flight:
             log.skipped += 1
             continue

@@ -22,7 +22,7 @@ from bench.console import Ui
 from bench.loadgen import Control, Fleet, cap, ping, split
 from bench.memo import Event, stamp
 from bench.scenarios import fanout
-from bench.scenarios.common import SendLog, bounded_gather, mono_at, settle, settle_progress
+from bench.scenarios.common import SendLog, bounded_gather, settle, settle_progress, ticks
 from bench.services import BenchError, Stack, free_port
 from bench.sio_client import SioClient, msg_memo
 from bench.stats import Result, Target
@@ -46,12 +46,8 @@ async def senders(spec: dict[str, Any], ctl: Control) -> None:
         return {"conversations": [f"room-{i}" for i in range(cmd["rooms"])]}
 
     async def one(i: int, c: SioClient, log: SendLog, cmd: dict[str, Any]) -> None:
-        rate = cmd["rate"]
-        start, end = mono_at(cmd["start_at"]), mono_at(cmd["start_at"]) + cmd["duration_s"]
-        n = 0
-        while start + n / rate < end:
-            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
-            n += 1
+        # the same schedule as our senders' `pump`: a random phase per room, no drift
+        async for n in ticks(cmd["rate"], cmd["start_at"], cmd["duration_s"]):
             if c.in_flight >= 4:  # the same in-flight cap as `pump`
                 log.skipped += 1
                 continue

@@ -1,5 +1,6 @@
 """Rooms: local membership per channel, one broker subscription per channel per process,
-fan-out that encodes each event once per codec and never awaits a member's socket."""
+fan-out that encodes each event once per codec and never awaits a member's socket.
+A publish reaches this process's members at once and the other processes via the broker."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ class Hub:
         self._control: list[ControlHandler] = []
         self.frames_fanned_out = 0
         self.instance_id = uuid.uuid4().hex[:12]
+        # how this process's own publishes begin once packed ({"o": instance_id, ...}
+        # after the map's first byte): their echo is recognised without unpacking it
+        self._echo_tag = msgpack.packb({"o": self.instance_id})[1:]
         # set when the process is stopping: members leave without unsubscribing room by room
         # (thousands of UNSUBSCRIBEs would only delay the exit; the connection goes anyway)
         self.stopping = False
@@ -71,10 +75,16 @@ class Hub:
 
     async def publish(self, channel: str, frame: dict[str, Any],
                       audience: str = AUDIENCE_ALL) -> None:
-        await self._publish(channel, {"f": frame, "a": audience})
+        """Deliver to this process's members now, then publish for the other processes.
+        The broker echoes the publish back here marked with this process as its origin,
+        and the echo is dropped unread: local members never wait for Redis (nor lose
+        frames while it is down) and get each frame once."""
+        self._fan_out(channel, frame, audience == AUDIENCE_AGENTS)
+        await self._publish(channel, {"o": self.instance_id, "f": frame, "a": audience})
 
     async def control(self, channel: str, message: dict[str, Any]) -> None:
-        """A process-to-process signal (cancel a bot stream, ...): never sent to clients."""
+        """A process-to-process signal (cancel a bot stream, ...): never sent to clients.
+        Handled by every process, this one included, when the broker delivers it."""
         await self._publish(channel, {"c": message})
 
     async def _publish(self, channel: str, envelope: dict[str, Any]) -> None:
@@ -82,13 +92,16 @@ class Hub:
         try:
             await self.broker.publish(channel, data)
         except Exception as exc:
-            # Degrade, never drop: local members get it now, and the publish is retried
-            # for the other processes (marked, so this process does not deliver it twice).
-            log.warning("publish failed, delivering locally", extra={"error": repr(exc)})
-            self.on_message(channel, data)
+            # Degrade, never drop: local members already have it (a control signal is
+            # handled here now), and the publish is retried for the other processes,
+            # marked so that this process does not handle it twice.
+            log.warning("publish failed, retrying for other processes",
+                        extra={"error": repr(exc)})
+            if "o" not in envelope:
+                self.on_message(channel, data)
+                envelope = dict(envelope, o=self.instance_id)
             if len(self._retries) < MAX_RETRIES_PENDING:
-                retry = dict(envelope, o=self.instance_id)
-                task = asyncio.create_task(self._retry(channel, retry))
+                task = asyncio.create_task(self._retry(channel, envelope))
                 self._retries.add(task)
                 task.add_done_callback(self._retries.discard)
 
@@ -110,34 +123,25 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._retries, return_exceptions=True)
 
-    def deliver_to(self, channel: str, conn: Connection, frame: dict[str, Any],
-                   audience: str = AUDIENCE_ALL) -> None:
-        """One local member's copy of a room event, now, ahead of the broker's (the
-        sender's own, right behind its ack): the broker's copy then finds the seq seen
-        and is dropped. Ignored unless `conn` is a member that the audience includes."""
-        members = self.members.get(channel)
-        if members is None or conn not in members:
-            return
-        if audience == AUDIENCE_AGENTS and conn.kind != "agent":
-            return
-        conn.deliver(frame, Shared(conn.codec.encode(frame)))
-
     def on_message(self, channel: str, data: bytes) -> None:
+        if data[1:16] == self._echo_tag:
+            return  # this process's own publish: its members had it before it went out
         envelope = msgpack.unpackb(data, raw=False)
         if envelope.get("o") == self.instance_id:
-            return  # our own retried publish: delivered locally when it first failed
+            return  # our own retried control signal: handled here when it first failed
         control = envelope.get("c")
         if control is not None:
             for handler in self._control:
                 handler(channel, control)
             return
+        self._fan_out(channel, envelope["f"], envelope.get("a") == AUDIENCE_AGENTS)
+
+    def _fan_out(self, channel: str, frame: dict[str, Any], agents_only: bool) -> None:
         members = self.members.get(channel)
         if not members:
             return
-        frame = envelope["f"]
         conv = frame.get("conversation_id")
         seq = stored_seq(frame)
-        agents_only = envelope.get("a") == AUDIENCE_AGENTS
         # members nearly always share one codec: keep the last one's payload at hand
         last_codec: Codec | None = None
         payload: Shared | None = None

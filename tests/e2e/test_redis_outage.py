@@ -88,23 +88,25 @@ async def redis_command(url: str, *args: str) -> bytes:
         writer.close()
 
 
-async def test_the_ack_and_the_senders_copy_follow_the_commit_not_the_publish(
+async def test_the_ack_and_this_processs_copies_follow_the_commit_not_the_publish(
         make_server) -> None:
     redis = EmbeddedRedis()
     redis.start()
     try:
         server = make_server({"REDIS_URL": redis.url})
+        other = make_server({"REDIS_URL": redis.url})
         org = await signup(server.url)
         tab1, welcome = await visitor(server.ws_url, org.site_key)
         await tab1.send({"t": "handoff"})  # a person's turn: no bot answer uses Redis
         await tab1.expect("mode", mode="queued")
         seq = (await tab1.expect("msg"))["seq"]
-        tab2, _ = await visitor(server.ws_url, org.site_key,
-                                visitor_token=welcome["visitor_token"],
-                                conversation_id=welcome["conversation_id"], last_seq=seq)
+        resume = {"visitor_token": welcome["visitor_token"],
+                  "conversation_id": welcome["conversation_id"], "last_seq": seq}
+        tab2, _ = await visitor(server.ws_url, org.site_key, **resume)  # same process
+        tab3, _ = await visitor(other.ws_url, org.site_key, **resume)  # the other process
         # Redis holds every PUBLISH until unpaused. Acking after the publish, the server
-        # would answer only once its command watchdog gave up on Redis, and would first
-        # deliver the event locally: the event would come before the ack.
+        # would answer only once its command watchdog gave up on Redis; fanning out from
+        # the broker, no tab would see the event until then.
         assert await redis_command(redis.url, "CLIENT", "PAUSE", "60000", "WRITE") == b"+OK\r\n"
         try:
             await tab1.send({"t": "msg", "id": "p1", "text": "while redis is paused"})
@@ -112,23 +114,28 @@ async def test_the_ack_and_the_senders_copy_follow_the_commit_not_the_publish(
             # the sender's own copy follows its ack at once, without Redis; once, in order
             own = await tab1.expect("msg", id="p1", timeout=5)
             assert own["seq"] == acked["seq"]
-            order = [f.get("t") for f in tab1.frames if f.get("id") == "p1"]
-            assert order == ["ack", "msg"]
-            # the other tab's copy waits for the broker: a pong asked for after tab1 had
-            # its copy comes before it (a copy written with tab1's would have come first)
-            await tab2.send({"t": "ping"})
-            await tab2.expect("pong")
-            assert not [f for f in tab2.frames if f.get("id") == "p1"]
+            assert [f.get("t") for f in tab1.frames if f.get("id") == "p1"] == ["ack", "msg"]
+            # every member on the sender's process has it without Redis too
+            assert (await tab2.expect("msg", id="p1", timeout=5))["seq"] == acked["seq"]
+            # the other process's copy waits for the broker: a pong asked for after tab2
+            # had its copy comes back first
+            await tab3.send({"t": "ping"})
+            await tab3.expect("pong")
+            assert not [f for f in tab3.frames if f.get("id") == "p1"]
         finally:
             assert await redis_command(redis.url, "CLIENT", "UNPAUSE") == b"+OK\r\n"
-        # published once Redis takes writes again; the sender does not get it twice
-        assert (await tab2.expect("msg", id="p1", timeout=15))["seq"] == acked["seq"]
-        await tab1.send({"t": "msg", "id": "p2", "text": "after the pause"})
-        await tab1.expect("ack", id="p2")
-        await tab1.expect("msg", id="p2")
-        await tab2.expect("msg", id="p2")
-        assert [f.get("t") for f in tab1.frames if f.get("id") == "p1"] == ["ack", "msg"]
-        await tab1.close()
-        await tab2.close()
+        # published once Redis takes writes again: the other process gets it, and the
+        # broker's echo gives the sender's process no second copy
+        assert (await tab3.expect("msg", id="p1", timeout=15))["seq"] == acked["seq"]
+        # a message from the other process reaches this one on the subscription that
+        # carried p1's echo, after it: once it is here, a second copy of p1 would be too
+        await tab3.send({"t": "msg", "id": "p2", "text": "from the other process"})
+        await tab3.expect("ack", id="p2")
+        for tab in (tab1, tab2, tab3):
+            await tab.expect("msg", id="p2", timeout=10)
+        for tab in (tab1, tab2, tab3):
+            assert len([f for f in tab.frames if f.get("t") == "msg" and f.get("id") == "p1"]) == 1
+        for tab in (tab1, tab2, tab3):
+            await tab.close()
     finally:
         redis.stop()

@@ -1,6 +1,6 @@
-"""Rooms: local fan-out encodes once, agents-only frames skip visitors, and a failed publish
-is delivered locally at once and retried for the other processes, never twice here;
-one member can get its copy ahead of the broker (the sender, with its ack)."""
+"""Rooms: local fan-out encodes once, agents-only frames skip visitors; a publish reaches
+this process's members before the broker has it and other processes' through the broker,
+each once; a failed publish is retried for the other processes, never handled twice here."""
 
 from __future__ import annotations
 
@@ -78,21 +78,80 @@ async def test_failed_publish_is_local_now_and_retried_for_others() -> None:
     await hub.close()
 
 
-async def test_deliver_to_one_member_ahead_of_the_broker() -> None:
-    hub = Hub(MemoryBroker())
-    await hub.broker.start(hub.on_message, lambda: asyncio.sleep(0))
+class HeldBroker:
+    """Redis for two processes, holding every publish until `release()`: what a member
+    gets meanwhile did not come through the broker."""
+
+    def __init__(self) -> None:
+        self.handlers: list = []
+        self.held: list[tuple[str, bytes]] = []
+
+    def process(self) -> MemoryBroker:
+        broker = self
+
+        class Attached(MemoryBroker):
+            async def start(self, on_message, on_resync) -> None:  # type: ignore[no-untyped-def]
+                await super().start(on_message, on_resync)
+                broker.handlers.append(on_message)
+
+            async def publish(self, channel: str, data: bytes) -> None:
+                broker.held.append((channel, data))
+
+        return Attached()
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for channel, data in held:
+            for handler in self.handlers:
+                handler(channel, data)
+
+
+async def test_local_members_first_then_the_other_process_through_the_broker() -> None:
+    redis = HeldBroker()
+    here, there = Hub(redis.process()), Hub(redis.process())
+    for hub in (here, there):
+        await hub.broker.start(hub.on_message, lambda: asyncio.sleep(0))
     sender, s_got = member("visitor")
-    other, o_got = member("agent")
-    outsider, x_got = member("visitor")
-    for conn in (sender, other):
-        await hub.join("c:3", conn)
+    agent_here, h_got = member("agent")
+    agent_there, t_got = member("agent")
+    await here.join("c:3", sender)
+    await here.join("c:3", agent_here)
+    await there.join("c:3", agent_there)
     event = {"t": "msg", "seq": 1, "conversation_id": "3", "text": "hi"}
-    hub.deliver_to("c:3", sender, event)
-    hub.deliver_to("c:3", outsider, event)  # not in the room: nothing
     note = {"t": "note", "seq": 2, "conversation_id": "3", "text": "private"}
-    hub.deliver_to("c:3", sender, note, AUDIENCE_AGENTS)  # a visitor never gets a note
-    assert len(s_got) == 1 and not o_got and not x_got
-    await hub.publish("c:3", event)  # the broker's copy: the others get it, the sender not twice
-    await hub.publish("c:3", note, AUDIENCE_AGENTS)
-    assert len(s_got) == 1 and len(o_got) == 2 and not x_got
+    # a preview frame has no seq: only the echo check keeps it from arriving twice
+    delta = {"t": "bot.delta", "conversation_id": "3", "stream_id": "s1", "text": "Hel",
+             "offset": 0}
+    await here.publish("c:3", event)
+    await here.publish("c:3", note, AUDIENCE_AGENTS)  # a visitor never gets a note
+    await here.publish("c:3", delta)
+    assert len(s_got) == 2 and len(h_got) == 3 and not t_got  # nothing has left this process
+    redis.release()
+    assert len(t_got) == 3  # the other process's member, through the broker
+    assert len(s_got) == 2 and len(h_got) == 3  # the echo here is dropped: once each
+    # a control signal is handled by every process, this one included, via the broker
+    seen: list[tuple[str, str]] = []
+    for name, hub in (("here", here), ("there", there)):
+        hub.on_control(lambda channel, message, name=name: seen.append((name, message["op"])))
+    await here.control("c:3", {"op": "cancel_bot"})
+    assert not seen
+    redis.release()
+    assert sorted(seen) == [("here", "cancel_bot"), ("there", "cancel_bot")]
+
+
+async def test_a_failed_control_signal_is_handled_here_now_and_once() -> None:
+    broker = FlakyBroker()
+    hub = Hub(broker)
+    await broker.start(hub.on_message, lambda: asyncio.sleep(0))
+    await hub.join("c:5", member("agent")[0])  # subscribed, so the retry's echo comes back
+    seen: list[str] = []
+    hub.on_control(lambda channel, message: seen.append(message["op"]))
+    await hub.control("c:5", {"op": "cancel_bot"})
+    assert seen == ["cancel_bot"]  # Redis is down: handled here at once
+    for _ in range(50):
+        if broker.sent:
+            break
+        await asyncio.sleep(0.02)
+    assert broker.sent and broker.sent[0]["o"] == hub.instance_id  # retried for the others
+    assert seen == ["cancel_bot"]  # and its echo is not handled a second time
     await hub.close()

@@ -46,6 +46,9 @@ class Behaviour:
     hang_s: float = 300.0  # `hang`: the longest a request hangs (until stop() otherwise)
     model: str = "gpt-4o-mini"
     embed_dimensions: int = EMBED_DIMENSIONS
+    # how an OpenAI-compatible server that is not OpenAI may treat encoding_format=base64:
+    # "rejected" with a 400 (as some do), or "ignored" (floats anyway)
+    base64: Literal["yes", "rejected", "ignored"] = "yes"
 
 
 @dataclass(slots=True)
@@ -281,7 +284,10 @@ class FakeOpenAI(FakeServer):
         if not texts or any(t == "" for t in texts):
             return json_error(400, "'input' must not be empty.", "invalid_request_error", None)
         dimensions = int(body.get("dimensions") or b.embed_dimensions)
-        as_base64 = body.get("encoding_format") == "base64"
+        as_base64 = body.get("encoding_format") == "base64" and b.base64 != "ignored"
+        if as_base64 and b.base64 == "rejected":
+            return json_error(400, "encoding_format must be 'float'", "invalid_request_error",
+                              "encoding_format")
         data = []
         for index, text in enumerate(texts):
             vector = embed_text(text, dimensions)

@@ -3,13 +3,21 @@ fake OpenAI and Cohere servers on 127.0.0.1 speaking the real wire formats."""
 
 from __future__ import annotations
 
+import base64
 import math
+import struct
 import uuid
 
 import pytest
 
 from server.kb.model import Passage
-from server.llm.embeddings import Embedder, HashingEmbedder, OpenAIEmbedder, hashed_vector
+from server.llm.embeddings import (
+    Embedder,
+    HashingEmbedder,
+    OpenAIEmbedder,
+    decoded_vector,
+    hashed_vector,
+)
 from server.llm.rerank import (
     CohereReranker,
     OfflineReranker,
@@ -18,6 +26,7 @@ from server.llm.rerank import (
     coverage_scores,
 )
 from tests.fakes import FakeCohere, FakeOpenAI
+from tests.fakes.text import embed_text
 
 
 def cos(a: list[float], b: list[float]) -> float:
@@ -61,9 +70,34 @@ async def test_openai_embedder_against_fake() -> None:
         bodies = fake.embedding_requests
         assert len(bodies) == 2  # batched by two
         assert bodies[0]["model"] == "text-embedding-3-small"
-        assert bodies[0]["encoding_format"] == "float"
+        assert bodies[0]["encoding_format"] == "base64"  # decoded in C, not parsed as JSON
         assert bodies[0]["input"] == ["refunds", "ส่งของ"]
         assert bodies[1]["input"] == ["."]  # the API rejects empty input
+        # the same vectors as the fake computes (float32, as the API sends them)
+        assert vectors[0] == pytest.approx(embed_text("refunds", 1536), abs=1e-6)
+
+
+@pytest.mark.parametrize("treatment", ["rejected", "ignored"])
+async def test_openai_embedder_reads_a_server_that_does_not_speak_base64(
+        treatment: str) -> None:
+    async with FakeOpenAI(base64=treatment, embed_dimensions=64) as fake:
+        emb = OpenAIEmbedder("sk-test", model="nomic-embed-text", base_url=fake.base_url)
+        first = await emb.embed(["refunds"])
+        second = await emb.embed(["shipping"])
+        await emb.close()
+        assert first[0] == pytest.approx(embed_text("refunds", 64), abs=1e-6)
+        assert second[0] == pytest.approx(embed_text("shipping", 64), abs=1e-6)
+        asked = [b["encoding_format"] for b in fake.embedding_requests]
+        # rejected: asked once, then floats for good; ignored: floats read as they come
+        assert asked == (["base64", "float", "float"] if treatment == "rejected"
+                         else ["base64", "base64"])
+
+
+def test_a_base64_vector_decodes_to_the_floats_it_encodes() -> None:
+    floats = [0.5, -1.25, 3.0e-8, 0.0]
+    packed = base64.b64encode(struct.pack("<4f", *floats)).decode()
+    assert decoded_vector(packed) == pytest.approx(floats)
+    assert decoded_vector(floats) == floats
 
 
 async def test_openai_embedder_probes_an_unknown_model() -> None:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -147,8 +148,13 @@ class RedisBroker:
             with contextlib.suppress(OSError):
                 sub.send("UNSUBSCRIBE", channel)
 
-    async def publish(self, channel: str, data: bytes) -> None:
-        await self.command("PUBLISH", channel, data)
+    def publish(self, channel: str, data: bytes) -> Awaitable[Any]:
+        """Issued at once on a live command connection (it leaves in this loop iteration's
+        write, ahead of work the caller does next); otherwise once connected."""
+        conn = self._cmd
+        if conn is not None and not conn.lost:
+            return conn.call("PUBLISH", channel, data)
+        return self.command("PUBLISH", channel, data)
 
     async def command(self, *args: Any) -> Any:
         """Run a command: those issued in one loop iteration go out in one write, and

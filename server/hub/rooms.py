@@ -74,36 +74,54 @@ class Hub:
                 await self.broker.unsubscribe(channel)
 
     async def publish(self, channel: str, frame: dict[str, Any],
-                      audience: str = AUDIENCE_ALL) -> None:
-        """Deliver to this process's members now, then publish for the other processes.
-        The broker echoes the publish back here marked with this process as its origin,
-        and the echo is dropped unread: local members never wait for Redis (nor lose
-        frames while it is down) and get each frame once."""
-        self._fan_out(channel, frame, audience == AUDIENCE_AGENTS)
-        await self._publish(channel, {"o": self.instance_id, "f": frame, "a": audience})
+                      audience: str = AUDIENCE_ALL, sender: Connection | None = None) -> None:
+        """Publish for the other processes and deliver to this process's members without
+        waiting for the broker, whose echo here is dropped unread (it carries this
+        process as origin): local members never wait for Redis, nor lose frames while it
+        is down, and get each frame once.
+
+        Order within this loop iteration: the `sender` (a member whose event this is)
+        gets its copy now, in the same socket write as an ack it was just sent; the
+        PUBLISH is issued next, so other processes do not wait for this one's fan-out;
+        the other local members get theirs in the callback after, behind the writes
+        already queued (acks of messages stored in the same group)."""
+        agents_only = audience == AUDIENCE_AGENTS
+        if sender is not None:
+            self._deliver_one(channel, sender, frame, agents_only)
+        envelope = {"o": self.instance_id, "f": frame, "a": audience}
+        data = msgpack.packb(envelope, use_bin_type=True)
+        try:
+            sent = self.broker.publish(channel, data)
+        except Exception as exc:  # a closed connection refuses the command at once
+            sent = None
+            self._publish_failed(channel, envelope, exc)
+        asyncio.get_running_loop().call_soon(self._fan_out, channel, frame, agents_only)
+        if sent is not None:
+            try:
+                await sent
+            except Exception as exc:
+                self._publish_failed(channel, envelope, exc)
 
     async def control(self, channel: str, message: dict[str, Any]) -> None:
         """A process-to-process signal (cancel a bot stream, ...): never sent to clients.
-        Handled by every process, this one included, when the broker delivers it."""
-        await self._publish(channel, {"c": message})
-
-    async def _publish(self, channel: str, envelope: dict[str, Any]) -> None:
+        Handled by every process, this one included, when the broker delivers it; if
+        the publish fails, here at once and for the others when a retry gets through."""
+        envelope = {"c": message}
         data = msgpack.packb(envelope, use_bin_type=True)
         try:
             await self.broker.publish(channel, data)
         except Exception as exc:
-            # Degrade, never drop: local members already have it (a control signal is
-            # handled here now), and the publish is retried for the other processes,
-            # marked so that this process does not handle it twice.
-            log.warning("publish failed, retrying for other processes",
-                        extra={"error": repr(exc)})
-            if "o" not in envelope:
-                self.on_message(channel, data)
-                envelope = dict(envelope, o=self.instance_id)
-            if len(self._retries) < MAX_RETRIES_PENDING:
-                task = asyncio.create_task(self._retry(channel, envelope))
-                self._retries.add(task)
-                task.add_done_callback(self._retries.discard)
+            self.on_message(channel, data)
+            self._publish_failed(channel, dict(envelope, o=self.instance_id), exc)
+
+    def _publish_failed(self, channel: str, envelope: dict[str, Any], exc: Exception) -> None:
+        # Degrade, never drop: local members have it; the publish is retried for the
+        # other processes, marked so that this process does not handle it twice.
+        log.warning("publish failed, retrying for other processes", extra={"error": repr(exc)})
+        if len(self._retries) < MAX_RETRIES_PENDING:
+            task = asyncio.create_task(self._retry(channel, envelope))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
 
     async def _retry(self, channel: str, envelope: dict[str, Any]) -> None:
         data = msgpack.packb(envelope, use_bin_type=True)
@@ -135,6 +153,15 @@ class Hub:
                 handler(channel, control)
             return
         self._fan_out(channel, envelope["f"], envelope.get("a") == AUDIENCE_AGENTS)
+
+    def _deliver_one(self, channel: str, conn: Connection, frame: dict[str, Any],
+                     agents_only: bool) -> None:
+        """`conn`'s copy now, if it is a member the audience includes; the fan-out after
+        finds its seq delivered (stored events are the only frames with a sender)."""
+        members = self.members.get(channel)
+        if members is None or conn not in members or (agents_only and conn.kind != "agent"):
+            return
+        conn.deliver(frame, Shared(conn.codec.encode(frame)))
 
     def _fan_out(self, channel: str, frame: dict[str, Any], agents_only: bool) -> None:
         members = self.members.get(channel)

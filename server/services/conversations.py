@@ -70,13 +70,14 @@ class ConversationService:
                     meta: dict[str, Any] | None = None,
                     require_assignee: UUID | None = None,
                     on_stored: Callable[[messages.StoredEvent], None] | None = None,
+                    sender: Connection | None = None,
                     ) -> Stored | None:
         """Persist, then publish (guarantee 1). None when the conversation is not this org's
         (or, with `require_assignee`, not held by that agent). `on_stored` (the sender's
         ack) runs once the event is committed, before the publish: the ack does not wait
-        for Redis. The publish reaches this process's members at once, in the same loop
-        iteration, so a sender in the room gets its copy in the same write as a
-        `send_soon` ack: per message one write and one client wake-up fewer."""
+        for Redis. The `sender`'s connection, if it is in the room, gets its copy in the
+        same write as a `send_soon` ack (one write and one client wake-up fewer per
+        message); this process's other members get theirs without waiting for Redis."""
         try:
             appended = await self.appender.append(messages.NewEvent(
                 org_id, conversation_id, kind, author_role, text, client_id=client_id,
@@ -102,7 +103,8 @@ class ConversationService:
         if not event.duplicate:
             self.metrics.messages_stored[author_role].n += 1
             audience = AUDIENCE_AGENTS if kind == "note" else AUDIENCE_ALL
-            await self.hub.publish(room(str(conversation_id)), event.frame(), audience)
+            await self.hub.publish(room(str(conversation_id)), event.frame(), audience,
+                                   sender=sender)
         return Stored(event, appended.mode)
 
     async def replay(self, conn: Connection, org_id: UUID, conversation_id: UUID,

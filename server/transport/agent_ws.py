@@ -158,7 +158,8 @@ class AgentSession:
             me.org_id, conv_id, kind=kind, author_role="agent", text=frame["text"],
             client_id=frame["id"], author_id=me.user_id, author_name=me.name or None,
             require_assignee=me.user_id if kind == "msg" else None,
-            on_stored=lambda event: self.conn.send_soon(frames.ack(frame["id"], event.seq)))
+            on_stored=lambda event: self.conn.send_soon(frames.ack(frame["id"], event.seq)),
+            sender=self.conn)
         if stored is None:
             async with self.s.db.unit_of_work(me.org_id) as conn:
                 exists = await convs.get(conn, me.org_id, conv_id) is not None

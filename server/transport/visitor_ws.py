@@ -168,6 +168,7 @@ class VisitorSession:
             org.id, conv_id, kind="msg", author_role="visitor", text=frame["text"],
             client_id=frame["id"],
             on_stored=lambda event: self.conn.send_soon(frames.ack(frame["id"], event.seq)),
+            sender=self.conn,
         )
         if stored is None:
             self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])

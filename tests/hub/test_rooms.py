@@ -57,6 +57,7 @@ async def test_fan_out_and_audience() -> None:
         await hub.join("c:1", conn)
     await hub.publish("c:1", {"t": "typing", "conversation_id": "1", "on": True})
     await hub.publish("c:1", {"t": "note", "seq": 1, "conversation_id": "1"}, AUDIENCE_AGENTS)
+    await asyncio.sleep(0)  # the local fan-out runs in the callback after the publish
     assert len(v_got) == 1 and len(a_got) == 2 and len(m_got) == 2
     assert isinstance(m_got[0], bytes) and isinstance(a_got[0], str)
 
@@ -68,6 +69,7 @@ async def test_failed_publish_is_local_now_and_retried_for_others() -> None:
     conn, got = member("visitor")
     await hub.join("c:9", conn)
     await hub.publish("c:9", {"t": "mode", "conversation_id": "9", "mode": "queued"})
+    await asyncio.sleep(0)
     assert len(got) == 1  # delivered locally at once
     for _ in range(50):
         if broker.sent:
@@ -125,6 +127,7 @@ async def test_local_members_first_then_the_other_process_through_the_broker() -
     await here.publish("c:3", event)
     await here.publish("c:3", note, AUDIENCE_AGENTS)  # a visitor never gets a note
     await here.publish("c:3", delta)
+    await asyncio.sleep(0)  # the local fan-out runs in the callback after the publish
     assert len(s_got) == 2 and len(h_got) == 3 and not t_got  # nothing has left this process
     redis.release()
     assert len(t_got) == 3  # the other process's member, through the broker
@@ -155,3 +158,34 @@ async def test_a_failed_control_signal_is_handled_here_now_and_once() -> None:
     assert broker.sent and broker.sent[0]["o"] == hub.instance_id  # retried for the others
     assert seen == ["cancel_bot"]  # and its echo is not handled a second time
     await hub.close()
+
+
+async def test_the_sender_first_then_the_publish_then_the_other_local_members() -> None:
+    order: list[str] = []
+
+    class Recording(MemoryBroker):
+        def publish(self, channel: str, data: bytes):  # type: ignore[no-untyped-def, override]
+            order.append("publish issued")  # what a live Redis connection does: at once
+            return super().publish(channel, data)
+
+    def recorded(name: str, kind: str) -> Connection:
+        async def never(payload: object) -> None:
+            raise AssertionError("the fast path should take it")
+
+        async def closer(code: int) -> None:
+            return None
+
+        return Connection(name, kind, JsonCodec(), never, closer, 1 << 20,
+                          fast_write=lambda p: order.append(f"{name} got") or True)
+
+    hub = Hub(Recording())
+    await hub.broker.start(hub.on_message, lambda: asyncio.sleep(0))
+    sender, other = recorded("sender", "visitor"), recorded("other", "agent")
+    await hub.join("c:4", sender)
+    await hub.join("c:4", other)
+    event = {"t": "msg", "seq": 1, "conversation_id": "4", "text": "hi"}
+    await hub.publish("c:4", event, sender=sender)
+    await asyncio.sleep(0)
+    # other processes are not kept waiting by this one's fan-out; the sender's copy is
+    # not sent twice by it
+    assert order == ["sender got", "publish issued", "other got"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -34,4 +35,8 @@ async def test_a_window_records_the_cpu_each_kind_used() -> None:
             pass
     assert metrics["host_cores"] >= 1
     assert metrics["cpu_other_cores"] > 0
-    assert metrics["cpu_busy_cores"] >= metrics["cpu_other_cores"] - 0.05
+    # The host's busy time and a process's CPU time are both counted in clock ticks,
+    # sampled at each end of the window: each can be off by a tick or so at either end
+    # (a clean CI clone measured 0.98 busy against 1.04 for this process over ~0.3 s).
+    slack = 4 / (os.sysconf("SC_CLK_TCK") * 0.3)
+    assert metrics["cpu_busy_cores"] >= metrics["cpu_other_cores"] - slack

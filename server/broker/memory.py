@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
 from server.broker.base import OnMessage, OnResync
 
 
@@ -27,9 +30,14 @@ class MemoryBroker:
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
 
-    async def publish(self, channel: str, data: bytes) -> None:
+    def publish(self, channel: str, data: bytes) -> Awaitable[None]:
+        """Delivered at once, as the interface asks of a publish (issued before the
+        caller's next step); the returned future is already done."""
         if self._on_message is not None and channel in self._channels:
             self._on_message(channel, data)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     async def close(self) -> None:
         self._channels.clear()

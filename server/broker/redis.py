@@ -149,19 +149,24 @@ class RedisBroker:
                 sub.send("UNSUBSCRIBE", channel)
 
     def publish(self, channel: str, data: bytes) -> Awaitable[Any]:
-        """Issued at once on a live command connection (it leaves in this loop iteration's
-        write, ahead of work the caller does next); otherwise once connected."""
-        conn = self._cmd
-        if conn is not None and not conn.lost:
-            return conn.call("PUBLISH", channel, data)
-        return self.command("PUBLISH", channel, data)
+        return self._issue("PUBLISH", channel, data)
 
     async def command(self, *args: Any) -> Any:
         """Run a command: those issued in one loop iteration go out in one write, and
         replies come back in order on the one command connection (auto-pipelining)."""
+        return await self._issue(*args)
+
+    def _issue(self, *args: Any) -> Awaitable[Any]:
+        """The command issued now on a live connection, so it leaves in this loop
+        iteration's write ahead of work the caller does next (its reply's future);
+        otherwise it is sent once a connection is up."""
         conn = self._cmd
-        if conn is None or conn.lost:
-            conn = await self._command_connection()
+        if conn is not None and not conn.lost:
+            return conn.call(*args)
+        return self._issue_connected(*args)
+
+    async def _issue_connected(self, *args: Any) -> Any:
+        conn = await self._command_connection()
         return await conn.call(*args)
 
     async def commands(self, *commands: tuple[Any, ...]) -> list[Any]:

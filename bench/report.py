@@ -191,6 +191,9 @@ def _shortfalls(results: list[dict[str, Any]]) -> list[str]:
             why.append(f"{_fmt(m['cpu_ms_per_answer'])} ms of server CPU per answer: "
                        f"{_fmt(m['cpu_ms_per_answer'] * m['streams'] / 1000)} s of one core for "
                        f"{_fmt(m['streams'])} answers asked within seconds, so they queue")
+            if "peak_concurrent_streams" in m:
+                why.append(f"at most {_fmt(m['peak_concurrent_streams'])} of them streamed at "
+                           "once (the rest had finished or not yet started)")
         floor = _floor(results, r)
         if floor:
             why.append(floor)

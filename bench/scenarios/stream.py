@@ -146,6 +146,18 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
     await ctl.serve({"ping": ping, "setup": setup, "ask": ask, "close": close})
 
 
+def peak_concurrent(streams: list[dict[str, Any]]) -> int:
+    """The most LLM streams sending at one instant (first to last token). Answers whose
+    set-up queued start late, so fewer of the N stream at once than were asked at once."""
+    edges = sorted(edge for s in streams if s["chunks"]
+                   for edge in ((s["chunks"][0][0], 1), (s["chunks"][-1][0], -1)))
+    peak = now = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
 def analyse(askers: list[dict[str, Any]], streams: list[dict[str, Any]]) -> dict[str, Any]:
     """Match each asker to the fake's stream by marker; delays, gaps and overlaps."""
     by_marker = {}
@@ -186,6 +198,7 @@ def analyse(askers: list[dict[str, Any]], streams: list[dict[str, Any]]) -> dict
             newest = max(0, bisect.bisect_right(offsets, offset + length - 1) - 1)
             delta_ms.append((arrival - chunks[newest][0]) * 1000)
     return {"first_ms": first_ms, "delta_ms": delta_ms, "e2e_ms": e2e_ms, "missing": missing,
+            "peak": peak_concurrent(streams),
             "gaps": gaps, "overlaps": overlaps, "unmatched": unmatched, "tokens": tokens,
             "matched": len(by_marker), "unacked": unacked, "unfinished": unfinished}
 
@@ -259,6 +272,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
     cpu_per_k = cpu / found["tokens"] * 1000 if found["tokens"] else float("nan")
     result.metrics.update(
         streams=p.streams, matched_streams=found["matched"], tokens=found["tokens"],
+        peak_concurrent_streams=found["peak"],
         deltas=len(found["delta_ms"]), unfinished_answers=found["unfinished"],
         server_cpu_s=round(cpu, 2),
         cpu_ms_per_1000_tokens=round(cpu_per_k * 1000, 1),

@@ -38,3 +38,14 @@ def test_a_floor_measured_under_other_sizes_is_not_cited(tmp_path: Path) -> None
     report.write_result(peer_with_floor({**PARAMS, "members": 100}), tmp_path)
     text = report.write_report(tmp_path).read_text()
     assert "- **fanout**" in text and "bare Python floor" not in text
+
+
+def test_a_short_stream_says_how_many_answers_streamed_at_once(tmp_path: Path) -> None:
+    result = Result("stream", quick=False, params={"streams": 1000})
+    result.targets = [Target("hub-added first token p99", 10, 55.0, "ms", False)]
+    result.metrics.update(streams=1000, cpu_ms_per_answer=14.9, peak_concurrent_streams=152)
+    report.write_result(result, tmp_path)
+    line = next(s for s in report.write_report(tmp_path).read_text().splitlines()
+                if s.startswith("- **stream**"))
+    assert "14.90 s of one core for 1000 answers" in line
+    assert "at most 152 of them streamed at once" in line

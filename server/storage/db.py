@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +34,20 @@ async def set_tenant(conn: asyncpg.Connection, org_id: UUID | str) -> None:
 async def _no_reset(conn: asyncpg.Connection) -> None:
     if conn.is_in_transaction():  # a unit of work cut short: never hand out an open one
         await conn.execute("ROLLBACK")
+
+
+async def _roll_back(conn: asyncpg.Connection) -> None:
+    """End a unit of work cut short. When even the ROLLBACK is cut short (a deploy cancels
+    an answer mid-query, then again while it rolls back), close the connection: Postgres
+    rolls back as it goes and the pool opens another. Handed back open, asyncpg's reset
+    would roll back too but report every such connection as an error."""
+    try:
+        await conn.execute("ROLLBACK")
+    except asyncio.CancelledError:
+        conn.terminate()
+        raise
+    except Exception:
+        conn.terminate()
 
 
 class Database:
@@ -80,15 +94,14 @@ class Database:
         tenant = UUID(str(org_id))
         pool = self.message_pool if message_path else self.pool
         async with pool.acquire() as conn:
-            await conn.execute(f"BEGIN; SELECT set_config('clienta.org_id', '{tenant}', true)")
             try:
+                await conn.execute(
+                    f"BEGIN; SELECT set_config('clienta.org_id', '{tenant}', true)")
                 yield conn
+                await conn.execute("COMMIT")
             except BaseException:
-                # on cancellation the pool's reset rolls back whatever is left
-                with contextlib.suppress(Exception):
-                    await conn.execute("ROLLBACK")
+                await _roll_back(conn)
                 raise
-            await conn.execute("COMMIT")
 
     @asynccontextmanager
     async def unscoped(self) -> AsyncIterator[asyncpg.Connection]:

@@ -125,15 +125,22 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
     async def verify(cmd: dict[str, Any]) -> dict[str, Any]:
         """Every stored event must have reached its visitor; every message stored once."""
         headers = {"Authorization": f"Bearer {cmd['token']}"}
-        lost = duplicated = gaps = stored = unanswered = 0
+        lost = duplicated = gaps = stored = unanswered = retried = 0
         examples: list[dict[str, Any]] = []
         async with httpx.AsyncClient(base_url=cmd["http_base"], headers=headers,
                                      trust_env=False, timeout=30) as http:
 
             async def one(r: Resumer) -> None:
-                nonlocal lost, duplicated, gaps, stored, unanswered
+                nonlocal lost, duplicated, gaps, stored, unanswered, retried
                 path = f"/v1/conversations/{r.visitor.conversation_id}/messages"
-                resp = await http.get(path)
+                try:
+                    resp = await http.get(path)
+                except httpx.TransportError:
+                    # Seen in 2 of 9 full runs after the restart: one connection closed with
+                    # no response and no line in the server's log. A GET is safe to repeat;
+                    # the count is reported, so it stays visible.
+                    retried += 1
+                    resp = await http.get(path)
                 if resp.status_code != 200:
                     raise BenchError(f"GET {path} answered {resp.status_code}: {resp.text[:200]}")
                 events = [m for m in resp.json()["messages"] if m.get("t", "msg") == "msg"]
@@ -157,6 +164,7 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
             await bounded_gather((one(r) for r in resumers), 20)
         return {"lost": lost, "duplicated": duplicated, "gaps": gaps, "stored": stored,
                 "unanswered": unanswered, "unanswered_examples": examples,
+                "reads_retried": retried,
                 "live_duplicated": sum(r.visitor.duplicated for r in resumers)}
 
     async def close(_: dict[str, Any]) -> dict[str, Any]:
@@ -192,10 +200,12 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
             # not moved for SETTLED_S, bounded; the last read is the one checked
             checks = await fleet.command("verify", 300, http_base=server.url, token=org.token)
             stored, moved_at = total(checks, "stored"), time.time()
+            reads_retried = total(checks, "reads_retried")
             while time.time() - moved_at < SETTLED_S and time.time() - restarted_at < 90:
                 await asyncio.sleep(0.5)
                 checks = await fleet.command("verify", 300, http_base=server.url,
                                              token=org.token)
+                reads_retried += total(checks, "reads_retried")
                 if total(checks, "stored") != stored:
                     stored, moved_at = total(checks, "stored"), time.time()
             await fleet.command("close", 60)
@@ -225,6 +235,7 @@ async def run(stack: Stack, p: Params, ui: Ui) -> Result:
         seq_gaps=total(checks, "gaps"),
         redelivered=total(answers, "redelivered"),
         reconnect_attempts=total(answers, "attempts"),
+        verify_reads_retried=reads_retried,
     )
     result.notes.append(f"close codes seen at the drop: {dict(codes)} (1012 expected)")
     result.notes.append(

@@ -136,7 +136,7 @@ async def role(spec: dict[str, Any], ctl: Control) -> None:
                 try:
                     resp = await http.get(path)
                 except httpx.TransportError:
-                    # Seen in 2 of 9 full runs after the restart: one connection closed with
+                    # Seen in 3 of 13 full runs after the restart: one connection closed with
                     # no response and no line in the server's log. A GET is safe to repeat;
                     # the count is reported, so it stays visible.
                     retried += 1

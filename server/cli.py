@@ -71,6 +71,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             workers=args.workers if args.workers > 1 else None,
             log_config=None, access_log=False, lifespan="on",
             timeout_graceful_shutdown=5, backlog=4096,
+            timeout_keep_alive=settings.http_keepalive_s,
             # upgrades go to the hub's own websocket protocol (frame limit, keepalive and
             # no per-message deflate are its settings: server/transport/wire.py)
             ws="server.transport.wire:WireSocket",

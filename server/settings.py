@@ -63,6 +63,9 @@ class Settings:
     presence_ttl_s: float = 15.0
     queue_wait_s: float = 120.0
     log_level: str = "info"
+    # idle HTTP keep-alive: longer than the idle timeout of a proxy in front (60 s for
+    # nginx and AWS ALB), or the server closes connections the proxy is about to reuse
+    http_keepalive_s: float = 75.0
     demo_site_key: str | None = None
     limits: Limits = field(default_factory=Limits)
 
@@ -112,6 +115,7 @@ class Settings:
             presence_ttl_s=float(e.get("CLIENTA_PRESENCE_TTL", 15.0)),
             queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),
             log_level=e.get("CLIENTA_LOG_LEVEL", "info"),
+            http_keepalive_s=float(e.get("CLIENTA_HTTP_KEEPALIVE", 75.0)),
             demo_site_key=e.get("CLIENTA_DEMO_SITE_KEY") or None,
             limits=limits,
         )

@@ -11,8 +11,6 @@ import pytest
 
 from server.settings import Settings
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
@@ -26,6 +24,7 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> by
     return head.split(b"\r\n", 1)[0]
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_an_idle_connection_stays_open_for_the_keepalive_then_closes(make_server) -> None:
     server = make_server({"CLIENTA_HTTP_KEEPALIVE": "2"})
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)

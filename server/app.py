@@ -31,6 +31,7 @@ from server.services.bot import BotRunner
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
 from server.services.orgs import OrgDirectory
+from server.services.rate_limits import LocalCounters, RateLimiter, RedisCounters, rules_from
 from server.services.resume_reads import ResumeReads
 from server.services.stream_texts import StreamTexts
 from server.services.visitor_tokens import VisitorTokens
@@ -58,6 +59,7 @@ class Services:
     conversations: ConversationService
     bot: BotRunner
     admission: Admission  # session set-ups before bot work
+    limiter: RateLimiter  # limits per visitor, IP, site key and account, across processes
     kb: Any = None
     agents: Any = None
     presence: Any = None
@@ -103,6 +105,9 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         accounts=AccountService(db, settings.token_ttl_s),
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
         conversations=conversation_service, bot=bot, admission=admission,
+        limiter=RateLimiter(
+            RedisCounters(broker.command) if isinstance(broker, RedisBroker)
+            else LocalCounters(), rules_from(settings.quotas)),
         demo_site_key=settings.demo_site_key,
     )
     services.orgs = OrgDirectory(db)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -28,6 +28,31 @@ class Limits:
     hello_timeout_s: float = 10.0
     # a socket silent this long gets a ping; silent twice as long, it is dropped
     ping_interval_s: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """Limits per party across connections and processes (kept in Redis): (count, seconds).
+    A visitor's frames of every kind, a visitor's storing frames, sockets and new
+    conversations per IP and per site key, sign-ups and logins per IP and per account."""
+
+    visitor_frames: tuple[int, float] = (120, 10.0)
+    visitor_messages: tuple[int, float] = (30, 10.0)
+    ip_sockets: tuple[int, float] = (60, 60.0)
+    ip_conversations: tuple[int, float] = (10, 60.0)
+    site_conversations: tuple[int, float] = (600, 60.0)
+    ip_signups: tuple[int, float] = (5, 3600.0)
+    ip_logins: tuple[int, float] = (30, 300.0)
+    account_logins: tuple[int, float] = (10, 300.0)
+
+
+def _quota(e: Mapping[str, str], name: str, default: tuple[int, float]) -> tuple[int, float]:
+    """`CLIENTA_QUOTA_<NAME>=count/seconds`, e.g. `30/10`."""
+    raw = e.get(f"CLIENTA_QUOTA_{name.upper()}")
+    if not raw:
+        return default
+    count, _, window = raw.partition("/")
+    return int(count), float(window or default[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +93,7 @@ class Settings:
     http_keepalive_s: float = 75.0
     demo_site_key: str | None = None
     limits: Limits = field(default_factory=Limits)
+    quotas: Quotas = field(default_factory=Quotas)
 
     @property
     def llm_online(self) -> bool:
@@ -118,6 +144,8 @@ class Settings:
             http_keepalive_s=float(e.get("CLIENTA_HTTP_KEEPALIVE", 75.0)),
             demo_site_key=e.get("CLIENTA_DEMO_SITE_KEY") or None,
             limits=limits,
+            quotas=Quotas(**{f.name: _quota(e, f.name, f.default)  # type: ignore[arg-type]
+                             for f in fields(Quotas)}),
         )
 
     def secret_bytes(self) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-
 from server.broker.redis import RedisBroker
 from server.services.rate_limits import (
     LocalCounters,
@@ -17,7 +16,6 @@ from server.services.rate_limits import (
     subject_key,
 )
 from server.settings import Quotas, Settings
-
 
 
 def _rules(limit: int, window_s: float) -> dict[Scope, Rule]:

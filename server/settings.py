@@ -92,6 +92,8 @@ class Settings:
     # nginx and AWS ALB), or the server closes connections the proxy is about to reuse
     http_keepalive_s: float = 75.0
     demo_site_key: str | None = None
+    # proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs)
+    trusted_proxies: str = ""
     limits: Limits = field(default_factory=Limits)
     quotas: Quotas = field(default_factory=Quotas)
 
@@ -143,6 +145,7 @@ class Settings:
             log_level=e.get("CLIENTA_LOG_LEVEL", "info"),
             http_keepalive_s=float(e.get("CLIENTA_HTTP_KEEPALIVE", 75.0)),
             demo_site_key=e.get("CLIENTA_DEMO_SITE_KEY") or None,
+            trusted_proxies=e.get("CLIENTA_TRUSTED_PROXIES", ""),
             limits=limits,
             quotas=Quotas(**{f.name: _quota(e, f.name, f.default)  # type: ignore[arg-type]
                              for f in fields(Quotas)}),

@@ -38,6 +38,8 @@ class JsonCodec:
             value = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise DecodeError("not valid JSON") from exc
+        except RecursionError as exc:  # nesting past the interpreter's limit (~1000)
+            raise DecodeError("nested too deeply") from exc
         if not isinstance(value, dict):
             raise DecodeError("a frame must be a JSON object")
         return value
@@ -54,6 +56,8 @@ class MsgpackCodec:
         if isinstance(data, str):
             raise DecodeError("msgpack frames are binary")
         try:
+            # its lengths are bounded by the frame's size and its nesting by the C
+            # unpacker's stack (1024 levels, StackError): a frame is a flat map anyway
             value = msgpack.unpackb(data, raw=False, strict_map_key=True)
         except Exception as exc:  # msgpack raises several unrelated types
             raise DecodeError("not valid msgpack") from exc

@@ -19,6 +19,10 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 _UUID = re.compile(
     r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 )
+# a JSON "\ud800" escape decodes to a lone surrogate (a valid pair decodes to one code point)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# what Postgres stores in a bigint (the widest integer column a frame can reach)
+_BIGINT = 2**63
 
 
 class FrameError(Exception):
@@ -90,9 +94,14 @@ def _check(name: str, field: Field, value: Any, limits: Limits) -> Any:
             raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be a non-negative integer")
         if kind == "score" and not 1 <= value <= 5:
             raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be between 1 and 5")
+        if not -_BIGINT <= value < _BIGINT:
+            raise FrameError(ErrorCode.BAD_FRAME, f"{name} is out of range")
         return value
     if not isinstance(value, str):
         raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be a string")
+    if not _storable(value):
+        raise FrameError(ErrorCode.BAD_FRAME,
+                         f"{name} must not contain NUL or unpaired surrogate characters")
     if kind == "text":
         if not value.strip():
             raise FrameError(ErrorCode.BAD_FRAME, f"{name} must not be empty")
@@ -120,6 +129,14 @@ def _check(name: str, field: Field, value: Any, limits: Limits) -> Any:
     return value
 
 
+def _storable(value: str) -> bool:
+    """Postgres text cannot hold NUL, and a lone surrogate has no UTF-8 (for Postgres,
+    argon2 or an HMAC): refused here, never met as an exception mid-session."""
+    if "\x00" in value:
+        return False
+    return value.isascii() or _SURROGATE.search(value) is None
+
+
 def validate(
     frame: dict[str, Any], table: dict[str, dict[str, Field]], limits: Limits
 ) -> dict[str, Any]:
@@ -130,7 +147,11 @@ def validate(
     spec = table.get(t)
     if spec is None:
         raise FrameError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {t[:32]!r}")
-    ref = frame.get("id") if isinstance(frame.get("id"), str) else None
+    ref = frame.get("id")
+    # echoed only when it could be a valid id: it goes back out in the error frame
+    if not (isinstance(ref, str) and len(ref) <= limits.max_client_id_chars
+            and _storable(ref)):
+        ref = None
     out: dict[str, Any] = {"t": t}
     for name, field in spec.items():
         value = frame.get(name)

@@ -144,3 +144,76 @@ def test_token_bucket_and_bad_frame_budget() -> None:
     assert policy.close_code() is None
     policy.bad_frame()
     assert policy.close_code() == 4008
+
+
+# ---- hostile input: whatever a frame carries, it is refused with bad_frame -------------
+
+DEEP = 100_000
+GOOD = {"str": "ok", "text": "hi", "id": "c1", "email": "a@b.co", "uuid": CONV, "seq": 1,
+        "score": 3, "bool": True, "int": 1}
+POISONS = {"nul": "\x00", "lone-high-surrogate": "\ud800", "lone-low-surrogate": "\udfff"}
+
+
+def _string_fields() -> list[tuple[str, dict, str, str]]:
+    """(role, frame type, field, poison) for every string field of every frame type."""
+    out = []
+    for role, table in (("visitor", VISITOR_FRAMES), ("agent", AGENT_FRAMES)):
+        for t, spec in table.items():
+            for name, field in spec.items():
+                if field.kind in ("str", "text", "id", "email", "uuid"):
+                    out += [(role, t, name, poison) for poison in POISONS]
+    return out
+
+
+@pytest.mark.parametrize(("role", "t", "name", "poison"), _string_fields(),
+                         ids=lambda v: str(v))
+def test_nul_and_lone_surrogates_are_bad_frames_in_every_string_field(
+        role: str, t: str, name: str, poison: str) -> None:
+    table = VISITOR_FRAMES if role == "visitor" else AGENT_FRAMES
+    frame = {"t": t, **{n: GOOD[f.kind] for n, f in table[t].items() if f.required}}
+    good = GOOD[table[t][name].kind]
+    # in the middle (an email keeps its shape: the check is not the email pattern's)
+    frame[name] = good[:1] + POISONS[poison] + good[1:]
+    validate({**frame, name: good}, table, LIMITS)  # the frame is valid without it
+    with pytest.raises(FrameError) as info:
+        validate(frame, table, LIMITS)
+    assert info.value.code == ErrorCode.BAD_FRAME
+
+
+@pytest.mark.parametrize("poison", list(POISONS.values()), ids=list(POISONS))
+def test_a_poisoned_client_id_is_not_echoed_as_ref(poison: str) -> None:
+    # the ref goes back out in the error frame: a lone surrogate there cannot be encoded
+    with pytest.raises(FrameError) as info:
+        validate({"t": "msg", "id": "c" + poison, "text": "hi"}, VISITOR_FRAMES, LIMITS)
+    assert info.value.code == ErrorCode.BAD_FRAME and info.value.ref is None
+    with pytest.raises(FrameError) as info:
+        validate({"t": "msg", "id": "x" * 65, "text": ""}, VISITOR_FRAMES, LIMITS)
+    assert info.value.ref is None
+
+
+@pytest.mark.parametrize(("frame", "table"), [
+    ({"t": "read", "seq": 2**63}, VISITOR_FRAMES),
+    ({"t": "read", "seq": 10**40}, VISITOR_FRAMES),
+    ({"t": "hello", "last_seq": 2**64}, VISITOR_FRAMES),
+    ({"t": "csat", "score": 2**64 + 3}, VISITOR_FRAMES),
+    ({"t": "join", "conversation_id": CONV, "last_seq": 2**63}, AGENT_FRAMES),
+    ({"t": "read", "conversation_id": CONV, "seq": -(2**70)}, AGENT_FRAMES),
+], ids=lambda v: str(v)[:40])
+def test_integers_past_a_bigint_are_bad_frames(frame: dict, table: dict) -> None:
+    with pytest.raises(FrameError) as info:
+        validate(frame, table, LIMITS)
+    assert info.value.code == ErrorCode.BAD_FRAME
+
+
+@pytest.mark.parametrize(("codec", "data"), [
+    (JsonCodec(), "[" * DEEP + "]" * DEEP),
+    (JsonCodec(), '{"t":' * DEEP + "1" + "}" * DEEP),
+    (JsonCodec(), '{"t":"msg","x":' + "[" * DEEP + "]" * DEEP + "}"),
+    (MsgpackCodec(), b"\x91" * DEEP + b"\xc0"),
+    (MsgpackCodec(), b"\x81\xa1t" * DEEP + b"\xc0"),
+    (MsgpackCodec(), b"\x82\xa1t\xa3msg\xa1x" + b"\x91" * DEEP + b"\xc0"),
+], ids=["json-array", "json-object", "json-in-frame", "msgpack-array", "msgpack-map",
+        "msgpack-in-frame"])
+def test_deep_nesting_is_a_decode_error(codec, data) -> None:
+    with pytest.raises(DecodeError):
+        codec.decode(data)

@@ -100,7 +100,7 @@ class RedisBroker:
                 raise
             except (RedisError, OSError) as exc:  # ConnectionError and timeouts included
                 if self._healthy:
-                    log.warning("redis listener lost", extra={"error": repr(exc)})
+                    log.warning("redis listener lost", extra={"error": exc})
                 self._healthy = False
                 self._sub = None
                 if sub is not None:

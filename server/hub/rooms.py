@@ -117,7 +117,7 @@ class Hub:
     def _publish_failed(self, channel: str, envelope: dict[str, Any], exc: Exception) -> None:
         # Degrade, never drop: local members have it; the publish is retried for the
         # other processes, marked so that this process does not handle it twice.
-        log.warning("publish failed, retrying for other processes", extra={"error": repr(exc)})
+        log.warning("publish failed, retrying for other processes", extra={"error": exc})
         if len(self._retries) < MAX_RETRIES_PENDING:
             task = asyncio.create_task(self._retry(channel, envelope))
             self._retries.add(task)

@@ -180,7 +180,7 @@ class BotRunner:
             except Exception as exc:  # embeddings or rerank down: a person answers instead
                 await self.texts.end(key, stream_id)
                 log.error("knowledge lookup failed",
-                          extra={"conversation_id": key, "error": repr(exc)})
+                          extra={"conversation_id": key, "error": exc})
                 await self.conversations.change_mode(org_id, conversation_id,
                                                      Trigger.LLM_FAILED)
                 return None
@@ -289,7 +289,7 @@ class BotRunner:
             await self.texts.end(key, stream_id)
             self.metrics.bot_duration.observe(time.monotonic() - started)
         if failed is not None:
-            log.error("bot stream failed", extra={"conversation_id": key, "error": str(failed)})
+            log.error("bot stream failed", extra={"conversation_id": key, "error": failed})
             if parts:
                 await self._keep_partial(org_id, conversation_id, stream_id, "".join(parts))
             await self.conversations.change_mode(org_id, conversation_id, Trigger.LLM_FAILED)

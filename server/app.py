@@ -12,12 +12,14 @@ from typing import Any
 from uuid import UUID
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from server.broker.base import Broker
 from server.broker.memory import MemoryBroker
 from server.broker.redis import RedisBroker
 from server.http import accounts, agent_tools, conversations, health, kb, org, static
+from server.http.body_limits import BodyLimits, BodyPolicy
 from server.http.errors import exception_handlers
 from server.hub.rooms import Hub
 from server.kb.service import build_knowledge_base
@@ -173,8 +175,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await sockets.close()
             await close_services(services)
 
+    body_policy = BodyPolicy(settings.max_json_bytes, kb.body_limits(settings))
     app = Starlette(routes=_routes(), lifespan=lifespan,
-                    exception_handlers=exception_handlers())
+                    exception_handlers=exception_handlers(),
+                    middleware=[Middleware(BodyLimits, policy=body_policy)])
     return app
 
 

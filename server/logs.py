@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -27,6 +28,10 @@ _DB_FIELDS = (("sqlstate", "sqlstate"), ("schema_name", "schema"), ("table_name"
 # Our own exceptions whose message is built only from our own names and codes.
 _SAFE_MESSAGES = frozenset({"server.domain.modes.TransitionError"})
 _MAX_FRAMES = 40
+_TRACEBACK = "Traceback (most recent call last):"
+_FRAME_LINE = re.compile(r'^  File "([^"]*)", line (\d+), in (\S+)$', re.MULTILINE)
+# uvicorn's copy of the message with terminal colours: the same words, twice
+_DROPPED_EXTRAS = frozenset({"color_message"})
 _MAX_CHAIN = 4
 
 
@@ -83,6 +88,16 @@ def _summary(exc: BaseException) -> str:
     return f"{_type_name(exc)} [{sqlstate}]" if isinstance(sqlstate, str) else _type_name(exc)
 
 
+def _traceback_text(text: str) -> str:
+    """A traceback some library formatted into its message (Starlette hands uvicorn a failed
+    start-up's that way): its frames and last exception type, without the messages."""
+    head, _, tail = text.partition(_TRACEBACK)
+    frames = [f"{_where(m[1])}:{m[2]} {m[3]}" for m in _FRAME_LINE.finditer(tail)]
+    last = tail.rstrip().rsplit("\n", 1)[-1]
+    kind = last.split(":", 1)[0].strip() if not last.startswith(" ") else ""
+    return f"{head.rstrip()} [{kind}] at {' > '.join(frames)}".strip()
+
+
 def _message(record: logging.LogRecord) -> str:
     msg = record.msg
     if isinstance(msg, BaseException):
@@ -91,6 +106,8 @@ def _message(record: logging.LogRecord) -> str:
     if isinstance(args, tuple) and any(isinstance(a, BaseException) for a in args):
         args = tuple(_summary(a) if isinstance(a, BaseException) else a for a in args)
     text = str(msg) % args if args else str(msg)
+    if _TRACEBACK in text:
+        return _traceback_text(text)
     if record.name == "asyncio":
         # asyncio's handler appends reprs of the failed task or callback and its
         # arguments ("future: <Task ... exception=DataError('...')>"): keep its first words
@@ -110,7 +127,7 @@ class JsonFormatter(logging.Formatter):
             "msg": _message(record),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and not key.startswith("_") and key not in _DROPPED_EXTRAS:
                 if isinstance(value, (int, float, bool, type(None))):
                     out[key] = value
                 elif isinstance(value, BaseException):

@@ -91,6 +91,10 @@ class Settings:
     # idle HTTP keep-alive: longer than the idle timeout of a proxy in front (60 s for
     # nginx and AWS ALB), or the server closes connections the proxy is about to reuse
     http_keepalive_s: float = 75.0
+    # an HTTP request body (JSON) is refused with 413 past this; KB uploads have their own
+    max_json_bytes: int = 64 * 1024
+    # a JSON body nested deeper is refused with 400 (real bodies are 2-3 levels deep)
+    max_json_depth: int = 32
     demo_site_key: str | None = None
     # proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs)
     trusted_proxies: str = ""
@@ -144,6 +148,8 @@ class Settings:
             queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),
             log_level=e.get("CLIENTA_LOG_LEVEL", "info"),
             http_keepalive_s=float(e.get("CLIENTA_HTTP_KEEPALIVE", 75.0)),
+            max_json_bytes=int(e.get("CLIENTA_MAX_JSON_BYTES", 64 * 1024)),
+            max_json_depth=int(e.get("CLIENTA_MAX_JSON_DEPTH", 32)),
             demo_site_key=e.get("CLIENTA_DEMO_SITE_KEY") or None,
             trusted_proxies=e.get("CLIENTA_TRUSTED_PROXIES", ""),
             limits=limits,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import traceback
 import uuid
 
 import asyncpg
@@ -114,12 +115,32 @@ def test_asyncio_reports_keep_their_first_words_not_the_task_repr() -> None:
     formatted = handler.lines
     logger = logging.getLogger("asyncio")
     logger.addHandler(handler)
+    logger.propagate = False  # a report made on purpose: not one for the unhandled check
     try:
         loop.call_exception_handler({"message": "Task exception was never retrieved",
                                      "exception": exc, "future": f"<Task {marker}>"})
     finally:
+        logger.propagate = True
         logger.removeHandler(handler)
         loop.close()
     assert formatted, "asyncio logged nothing"
     assert marker not in formatted[0]
     assert json.loads(formatted[0])["msg"] == "Task exception was never retrieved"
+
+
+def test_a_traceback_a_library_put_in_its_message_keeps_frames_and_type_only() -> None:
+    marker = uuid.uuid4().hex
+
+    def start() -> None:
+        raise TypeError(f"start-up failed on {marker}")
+
+    try:
+        start()
+    except TypeError:
+        text = traceback.format_exc()
+    record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, text, (), None)
+    record.color_message = text
+    line = json.loads(JsonFormatter().format(record))
+    assert marker not in json.dumps(line)
+    assert line["msg"].startswith("[TypeError] at tests/test_logs.py:")
+    assert line["msg"].endswith(" start")

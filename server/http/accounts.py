@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from server.http.auth import SESSION_COOKIE, authenticate
-from server.http.errors import ApiError, json_body, require_str
+from server.http.errors import ApiError
+from server.http.params import json_body, require_str
 from server.services.accounts import AccountError
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")

@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute, Route
 
 from server.http.auth import authenticate
 from server.http.conversations import parse_uuid
-from server.http.errors import ApiError, json_body, require_str
+from server.http.errors import ApiError
+from server.http.params import clean_text, json_body, query_int, require_str
 from server.storage import agent_tools
 
 MODES = {"bot", "queued", "agent", "closed"}
@@ -29,8 +30,11 @@ def _parse_cursor(value: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         ms, ident = raw.split("|", 1)
+        # milliseconds since the epoch of an updated_at: 13 ASCII digits until 2286
+        if not (ms.isascii() and ms.isdigit() and len(ms) <= 15):
+            raise ValueError(ms)
         return datetime.fromtimestamp(int(ms) / 1000, UTC), UUID(ident)
-    except ValueError as exc:
+    except (ValueError, OverflowError, OSError) as exc:
         raise ApiError(422, "bad_request", "cursor is not valid") from exc
 
 
@@ -58,10 +62,7 @@ async def list_conversations(request: Request) -> JSONResponse:
         unassigned = True
     elif assignee:
         assignee_id = parse_uuid(assignee, "assignee")
-    try:
-        limit = max(1, min(int(q.get("limit", 50)), 200))
-    except ValueError as exc:
-        raise ApiError(422, "bad_request", "limit must be an integer") from exc
+    limit = query_int(request, "limit", 50, 1, 200)
     before = _parse_cursor(q["cursor"]) if q.get("cursor") else None
     items = await request.app.state.services.agents.summaries(
         principal.org_id, modes=modes, assignee_id=assignee_id, unassigned=unassigned,
@@ -90,6 +91,8 @@ async def put_tags(request: Request) -> JSONResponse:
     if not isinstance(tags, list) or len(tags) > 20 or not all(
             isinstance(t, str) and 0 < len(t.strip()) <= 40 for t in tags):
         raise ApiError(422, "bad_request", "tags must be up to 20 strings of 1-40 characters")
+    for tag in tags:
+        clean_text(tag, "tags")
     clean = sorted({t.strip().lower() for t in tags})
     async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
         if not await agent_tools.set_tags(conn, principal.org_id, conversation_id, clean):

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.http.auth import authenticate
 from server.http.errors import ApiError
+from server.http.params import query_int
 from server.storage import conversations as convs
 from server.storage import messages
 
@@ -24,17 +25,14 @@ def parse_uuid(value: str, name: str = "id") -> UUID:
 async def conversation_messages(request: Request) -> JSONResponse:
     principal = await authenticate(request)
     conversation_id = parse_uuid(request.path_params["id"], "conversation")
-    try:
-        after = int(request.query_params.get("after", 0))
-        limit = min(int(request.query_params.get("limit", 1000)), 1000)
-    except ValueError as exc:
-        raise ApiError(422, "bad_request", "after and limit must be integers") from exc
+    after = query_int(request, "after", 0, 0)
+    limit = query_int(request, "limit", 1000, 1, 1000)
     db = request.app.state.services.db
     async with db.unit_of_work(principal.org_id) as conn:
         if await convs.get(conn, principal.org_id, conversation_id) is None:
             raise ApiError(404, "not_found", "no such conversation")
-        events = await messages.after(conn, principal.org_id, conversation_id, max(after, 0),
-                                      include_notes=True, limit=max(limit, 1))
+        events = await messages.after(conn, principal.org_id, conversation_id, after,
+                                      include_notes=True, limit=limit)
     return JSONResponse({"messages": [e.frame() for e in events]})
 
 

@@ -43,29 +43,3 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def exception_handlers() -> dict[Any, Any]:
     return {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}
-
-
-async def json_body(request: Request, max_bytes: int = 256 * 1024) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > max_bytes:
-        raise ApiError(413, "too_large", f"the body is larger than {max_bytes} bytes")
-    try:
-        import json
-
-        value = json.loads(body or b"null")
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", "the body must be JSON") from exc
-    if not isinstance(value, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    return value
-
-
-def require_str(body: dict[str, Any], name: str, *, max_len: int = 256, min_len: int = 1,
-                optional: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not min_len <= len(value) <= max_len:
-        raise ApiError(422, "bad_request",
-                       f"{name} must be a string of {min_len}-{max_len} characters")
-    return value

@@ -14,10 +14,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.http.auth import authenticate
+from server.http.body_limits import RouteLimit
 from server.http.errors import ApiError
+from server.http.params import clean_text, query_int, query_text
 from server.kb.model import DocStatus, Ingested, KbError
 from server.kb.prompt import sources_of
 from server.kb.service import KnowledgeBase, Upload
+from server.settings import Settings
 
 EDITORS = {"owner", "admin"}
 READERS = {"owner", "admin", "agent"}
@@ -38,14 +41,15 @@ def _doc_id(request: Request) -> UUID:
         raise ApiError(404, "not_found", "no such document") from exc
 
 
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return max(lo, min(hi, int(raw)))
-    except ValueError as exc:
-        raise ApiError(422, "bad_request", f"{name} must be an integer") from exc
+def _upload_cap(limit: int, json: bool) -> int:
+    # JSON escapes can take six bytes for a Thai character of three
+    return (2 * limit if json else limit) + _ENVELOPE
+
+
+def body_limits(settings: Settings) -> tuple[RouteLimit, ...]:
+    """Uploads may be larger than the JSON default; the exact cap is checked in `_upload`."""
+    cap = _upload_cap(settings.kb_max_upload_bytes, json=True)
+    return (RouteLimit(frozenset({"POST", "PUT"}), "/v1/kb/documents", cap),)
 
 
 def _url(value: Any) -> str | None:
@@ -54,6 +58,7 @@ def _url(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > 2000:
         raise ApiError(422, "bad_request", "url must be an http(s) URL of at most 2000 chars")
+    clean_text(value, "url")
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ApiError(422, "bad_request", "url must be an http(s) URL")
@@ -65,7 +70,7 @@ def _title(value: Any, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > 300:
         raise ApiError(422, "bad_request", "title must be a string of 1-300 characters")
-    return value.strip()
+    return clean_text(value.strip(), "title")
 
 
 async def _read_capped(request: Request, cap: int) -> bytes:
@@ -86,10 +91,11 @@ async def _upload(request: Request, kb: KnowledgeBase) -> Upload:
     limit = kb.settings.kb_max_upload_bytes
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        # JSON escapes can take six bytes for a Thai character of three
-        raw = await _read_capped(request, 2 * limit + _ENVELOPE)
+        raw = await _read_capped(request, _upload_cap(limit, json=True))
         try:
             body = json.loads(raw or b"null")
+        except RecursionError as exc:
+            raise ApiError(400, "bad_request", "the JSON body is nested too deeply") from exc
         except ValueError as exc:
             raise ApiError(400, "bad_request", "the body must be JSON") from exc
         if not isinstance(body, dict):
@@ -97,13 +103,14 @@ async def _upload(request: Request, kb: KnowledgeBase) -> Upload:
         text = body.get("text")
         if not isinstance(text, str):
             raise ApiError(422, "bad_request", "text must be a string")
+        clean_text(text, "text")
         title = _title(body.get("title"), required=True)
         assert title is not None
         return Upload.from_text(title, text, _url(body.get("url")))
     if ctype != "multipart/form-data":
         raise ApiError(415, "unsupported_type",
                        "send multipart/form-data with a `file` field, or JSON {title, text, url?}")
-    raw = await _read_capped(request, limit + _ENVELOPE)
+    raw = await _read_capped(request, _upload_cap(limit, json=False))
     sent = False
 
     async def replay() -> dict[str, Any]:
@@ -121,6 +128,8 @@ async def _upload(request: Request, kb: KnowledgeBase) -> Upload:
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise ApiError(422, "bad_request", "the multipart body needs a `file` field")
+        if file.filename is not None:
+            clean_text(file.filename, "filename")
         data = await file.read(limit + 1)
         return Upload(
             data, filename=file.filename, content_type=file.content_type,
@@ -164,8 +173,8 @@ async def replace_document(request: Request) -> Response:
 async def list_documents(request: Request) -> Response:
     principal = await authenticate(request, EDITORS)
     docs = await _kb(request).list_documents(
-        principal.org_id, limit=_int_param(request, "limit", 100, 1, 500),
-        offset=_int_param(request, "offset", 0, 0, 1_000_000),
+        principal.org_id, limit=query_int(request, "limit", 100, 1, 500),
+        offset=query_int(request, "offset", 0, 0, 1_000_000),
     )
     return JSONResponse({"documents": [d.as_json() for d in docs]})
 
@@ -188,18 +197,18 @@ async def delete_document(request: Request) -> Response:
 async def unanswered(request: Request) -> Response:
     principal = await authenticate(request, EDITORS)
     rows = await _kb(request).unanswered(principal.org_id,
-                                         _int_param(request, "limit", 50, 1, 500))
+                                         query_int(request, "limit", 50, 1, 500))
     return JSONResponse({"questions": [r.as_json() for r in rows]})
 
 
 async def search(request: Request) -> Response:
     """What the bot would find for a question: for staff trying out their sources."""
     principal = await authenticate(request, READERS)
-    query = request.query_params.get("q", "").strip()
-    if not query or len(query) > 4000:
+    query = query_text(request, "q", max_len=4000)
+    if query is None:
         raise ApiError(422, "bad_request", "q must be a string of 1-4000 characters")
     kb = _kb(request)
-    passages = await kb.search(principal.org_id, query, _int_param(request, "k", 5, 1, 20))
+    passages = await kb.search(principal.org_id, query, query_int(request, "k", 5, 1, 20))
     return JSONResponse({
         "threshold": await kb.threshold(principal.org_id),
         "passages": [

@@ -7,7 +7,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from server.http.auth import authenticate
-from server.http.errors import ApiError, json_body
+from server.http.errors import ApiError
+from server.http.params import clean_text, json_body
 from server.storage import accounts as store
 
 
@@ -29,6 +30,8 @@ async def patch_org(request: Request) -> JSONResponse:
             isinstance(o, str) and o.startswith(("http://", "https://")) and len(o) < 300
             for o in origins)):
         raise ApiError(422, "bad_request", "allowed_origins must be a list of http(s) origins")
+    for origin in origins or ():
+        clean_text(origin, "allowed_origins")
     assignment = body.get("assignment")
     if assignment is not None and assignment not in ("manual", "auto"):
         raise ApiError(422, "bad_request", "assignment must be manual or auto")

@@ -73,6 +73,9 @@ class Settings:
     cohere_base_url: str | None = None
     rerank_model: str = "rerank-v3.5"
     token_ttl_s: int = 7 * 24 * 3600
+    # passwords shorter or longer are refused (server/domain/passwords.py says why 10)
+    password_min_length: int = 10
+    password_max_length: int = 1024
     db_pool_min: int = 2
     db_pool_max: int = 10
     # bot.delta coalescing window: ~25 frames/s per stream
@@ -134,6 +137,8 @@ class Settings:
             cohere_api_key=e.get("COHERE_API_KEY") or None,
             cohere_base_url=e.get("COHERE_BASE_URL") or None,
             token_ttl_s=int(e.get("CLIENTA_TOKEN_TTL", 7 * 24 * 3600)),
+            password_min_length=int(e.get("CLIENTA_PASSWORD_MIN_LENGTH", 10)),
+            password_max_length=int(e.get("CLIENTA_PASSWORD_MAX_LENGTH", 1024)),
             db_pool_min=int(e.get("CLIENTA_DB_POOL_MIN", 2)),
             db_pool_max=int(e.get("CLIENTA_DB_POOL_MAX", 10)),
             delta_window_s=float(e.get("CLIENTA_DELTA_WINDOW", 0.04)),

@@ -68,6 +68,10 @@ def server_env(database_url: str, redis_url: str, session_dir: Path) -> dict[str
         "CLIENTA_DB_POOL_MAX": "5", "CLIENTA_LOG_LEVEL": "info",
         # servers with different embedders share this database: none re-embeds the others'
         "CLIENTA_KB_REINDEX_ON_START": "0",
+        # every test signs up and logs in from 127.0.0.1: the per-IP and per-account
+        # account limits are off here and switched on by the tests that prove them
+        "CLIENTA_QUOTA_IP_SIGNUPS": "0", "CLIENTA_QUOTA_IP_LOGINS": "0",
+        "CLIENTA_QUOTA_ACCOUNT_LOGINS": "0",
         "PYTHONUNBUFFERED": "1",
     })
     return env

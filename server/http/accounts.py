@@ -1,17 +1,21 @@
-"""POST /v1/signup, /v1/login, /v1/users (contract §2)."""
+"""POST /v1/signup, /v1/login, /v1/users (contract §2). Sign-ups are throttled per IP,
+logins per IP (every attempt) and per account (failed attempts): over a limit, 429 with
+`Retry-After`."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from server.http.auth import SESSION_COOKIE, authenticate
-from server.http.errors import ApiError
-from server.http.params import json_body, require_str
+from server.domain.client_ip import client_ip, parse_networks
+from server.http.auth import CSRF_HEADER, SESSION_COOKIE, authenticate
+from server.http.errors import ApiError, json_body, require_str
 from server.services.accounts import AccountError
+from server.services.rate_limits import Scope, Verdict, subject_key
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 
@@ -25,7 +29,9 @@ def _email(body: dict) -> str:
 
 
 def _password(body: dict) -> str:
-    password = require_str(body, "password", max_len=1024, min_len=8)
+    # only a type and sanity bound here: the policy (length, common passwords) is the
+    # service's, and its refusal says which rule
+    password = require_str(body, "password", max_len=4096)
     assert password is not None
     return password
 
@@ -34,7 +40,25 @@ def _raise(exc: AccountError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
 
+def _ip(request: Request) -> str:
+    settings = request.app.state.services.settings
+    peer = request.client.host if request.client else None
+    return client_ip(peer, request.headers, parse_networks(settings.trusted_proxies))
+
+
+def _too_many(verdict: Verdict, what: str) -> JSONResponse:
+    wait = max(1, math.ceil(verdict.retry_after_s))
+    return JSONResponse(
+        {"error": {"code": "rate_limited", "message": f"too many {what}; try again in {wait} s"}},
+        status_code=429, headers={"Retry-After": str(wait)})
+
+
 async def signup(request: Request) -> JSONResponse:
+    # counted before any work: each attempt costs an argon2 hash
+    verdict = await request.app.state.services.limiter.check(Scope.IP_SIGNUPS,
+                                                             subject_key(_ip(request)))
+    if not verdict.allowed:
+        return _too_many(verdict, "sign-ups from this address")
     body = await json_body(request)
     org_name = require_str(body, "org_name", max_len=200)
     email, password = _email(body), _password(body)
@@ -47,15 +71,34 @@ async def signup(request: Request) -> JSONResponse:
 
 
 async def login(request: Request) -> JSONResponse:
+    limiter = request.app.state.services.limiter
+    verdict = await limiter.check(Scope.IP_LOGINS, subject_key(_ip(request)))
+    if not verdict.allowed:
+        return _too_many(verdict, "login attempts from this address")
     body = await json_body(request)
     email = require_str(body, "email", max_len=320)
-    password = require_str(body, "password", max_len=1024)
+    password = require_str(body, "password", max_len=4096)
+    assert email is not None and password is not None
+    wants_cookie = body.get("cookie") is True
+    if wants_cookie and not request.headers.get(CSRF_HEADER):
+        # else a cross-site form could log a victim's browser into the attacker's account
+        raise ApiError(403, "forbidden", f"a cookie login needs the {CSRF_HEADER} header")
+    # only failures count per account, so its owner's own logins never lock it; a look
+    # (cost 0) first refuses without spending a hash once the account is over its limit
+    account = subject_key(email.lower())
+    verdict = await limiter.check(Scope.ACCOUNT_LOGINS, account, cost=0)
+    if not verdict.allowed:
+        return _too_many(verdict, "failed logins for this account")
     try:
         out = await request.app.state.services.accounts.login(email, password)
     except AccountError as exc:
+        if exc.status == 401:
+            verdict = await limiter.check(Scope.ACCOUNT_LOGINS, account)
+            if not verdict.allowed:
+                return _too_many(verdict, "failed logins for this account")
         raise _raise(exc) from exc
     response = JSONResponse(out)
-    if body.get("cookie") is True:
+    if wants_cookie:
         # browser pages: the same token as an HttpOnly cookie, never readable by scripts
         response.set_cookie(SESSION_COOKIE, out["token"], httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/")

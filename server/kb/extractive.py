@@ -11,8 +11,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from server.domain.text import is_thai, sentences, term_set
 from server.kb.model import ChunkKind, Passage
-from server.kb.text import is_thai, sentences, term_set
 
 MAX_ANSWER_CHARS = 600
 _INJECTION = re.compile(

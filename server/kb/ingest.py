@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from server.domain.text import terms
 from server.kb.chunking import chunk_sections
 from server.kb.model import EmptyDocument
 from server.kb.parse import ParsedDocument
-from server.kb.text import terms
 from server.llm.embeddings import Embedder
 from server.storage import kb as store
 from server.storage.db import Database

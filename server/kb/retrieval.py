@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from server.domain.text import terms
 from server.kb.model import Passage
-from server.kb.text import terms
 from server.llm.embeddings import Embedder
 from server.llm.rerank import OfflineReranker, Ranked, RerankContext, Reranker, idf
 from server.storage import kb as store

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from server.kb.text import STOP_WORDS, normalise, runs, stem, strip_particles
+from server.domain.text import STOP_WORDS, normalise, runs, stem, strip_particles
 
 # dimensions of the OpenAI-compatible models we know; others are probed on start-up
 KNOWN_DIMS = {

@@ -13,7 +13,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from server.kb.text import term_set
+from server.domain.text import term_set
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,13 +45,6 @@ def is_thai(text: str) -> bool:
     return THAI_RE.search(text) is not None
 
 
-def thai_share(text: str) -> float:
-    letters = [c for c in text if c.isalpha() or THAI_RE.match(c)]
-    if not letters:
-        return 0.0
-    return sum(1 for c in letters if THAI_RE.match(c)) / len(letters)
-
-
 def stem(word: str) -> str:
     """A light English suffix stripper: consistent, not linguistically exact."""
     if len(word) <= 3 or not word.isascii() or not word.isalpha():

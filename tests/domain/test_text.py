@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.kb.text import clusters, is_mark, safe_cut, sentences, split_units, stem, terms
+from server.domain.text import clusters, is_mark, safe_cut, sentences, split_units, stem, terms
 
 
 @pytest.mark.parametrize(("word", "expected"), [

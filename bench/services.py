@@ -168,6 +168,8 @@ class Stack:
             CLIENTA_HOME=str(self.base / "home"),
             CLIENTA_SECRET=self.secret,
             CLIENTA_LOG_LEVEL="warning",
+            # every bench account signs up and logs in from one address
+            CLIENTA_QUOTA_IP_SIGNUPS="0", CLIENTA_QUOTA_IP_LOGINS="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(extra or {})

@@ -18,12 +18,15 @@ from starlette.routing import BaseRoute
 from server.broker.base import Broker
 from server.broker.memory import MemoryBroker
 from server.broker.redis import RedisBroker
+from server.domain.passwords import PasswordPolicy, load_common_passwords
 from server.http import accounts, agent_tools, conversations, health, kb, org, static
 from server.http.body_limits import BodyLimits, BodyPolicy
+from server.http.csrf import CsrfGuard
 from server.http.errors import exception_handlers
 from server.hub.rooms import Hub
 from server.kb.service import build_knowledge_base
 from server.llm.chat import build_chat_provider
+from server.mail.files import FileMailer
 from server.metrics import Metrics
 from server.services.accounts import AccountService
 from server.services.admission import Admission
@@ -104,7 +107,11 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
                     max_unresolved_turns=settings.max_unresolved_turns, admission=admission)
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,
-        accounts=AccountService(db, settings.token_ttl_s),
+        accounts=AccountService(
+            db, settings.token_ttl_s,
+            PasswordPolicy(settings.password_min_length, settings.password_max_length,
+                           load_common_passwords()),
+            FileMailer(settings.home / "mail")),  # a provider comes with issue 19
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
         conversations=conversation_service, bot=bot, admission=admission,
         limiter=RateLimiter(
@@ -178,7 +185,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     body_policy = BodyPolicy(settings.max_json_bytes, kb.body_limits(settings))
     app = Starlette(routes=_routes(), lifespan=lifespan,
                     exception_handlers=exception_handlers(),
-                    middleware=[Middleware(BodyLimits, policy=body_policy)])
+                    middleware=[Middleware(CsrfGuard),
+                                Middleware(BodyLimits, policy=body_policy)])
     return app
 
 

@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute, Route
 
 from server.domain.client_ip import client_ip, parse_networks
 from server.http.auth import CSRF_HEADER, SESSION_COOKIE, authenticate
-from server.http.errors import ApiError, json_body, require_str
+from server.http.errors import ApiError
+from server.http.params import json_body, require_str
 from server.services.accounts import AccountError
 from server.services.rate_limits import Scope, Verdict, subject_key
 

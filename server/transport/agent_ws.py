@@ -8,6 +8,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from server.domain.origins import same_host
 from server.hub.rooms import org_channel, room
 from server.protocol import frames
 from server.protocol.codes import CloseCode, ErrorCode
@@ -15,7 +16,7 @@ from server.protocol.frames import AGENT_FRAMES
 from server.services.accounts import Principal
 from server.services.agents import user_channel
 from server.services.conversations import ModeRefused
-from server.storage import agent_tools
+from server.storage import accounts, agent_tools
 from server.storage import conversations as convs
 from server.transport.socket import Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
@@ -59,12 +60,27 @@ class AgentSession:
         if me is None:
             self.sock.error(ErrorCode.FORBIDDEN, "this token is not valid")
             raise Closed(CloseCode.UNAUTHORIZED)
+        if not await self._origin_allowed(me):
+            self.sock.error(ErrorCode.FORBIDDEN, "this origin is not allowed for this org")
+            raise Closed(CloseCode.FORBIDDEN)
         self.me = me
         self.conn.org_id = me.org_id
         self.conn.user_id = me.user_id
         await self.s.hub.join(org_channel(str(me.org_id)), self.conn)
         await self.s.hub.join(user_channel(me.user_id), self.conn)
         self.conn.send(await self.s.agents.welcome(me))
+
+    async def _origin_allowed(self, me: Principal) -> bool:
+        """A browser page's socket (it names its Origin) is let in from this server's own
+        origin (the console is served here) or one the org lists; with no list, any. Other
+        clients send no Origin and are trusted on their token alone."""
+        headers = self.sock.peer.headers
+        origin = headers.get("origin")
+        if origin is None or same_host(origin, headers.get("host", "")):
+            return True  # the common case costs no query
+        async with self.s.db.unit_of_work(me.org_id) as conn:
+            org = await accounts.org_by_id(conn, me.org_id)
+        return org is not None and (not org.allowed_origins or origin in org.allowed_origins)
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         me = self.me

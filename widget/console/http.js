@@ -1,7 +1,9 @@
 // The console's plain HTTP calls. The token is handed in from memory and travels
 // only in the Authorization header, never in a URL or in storage.
 function requestJSON(method, path, token, body) {
-  var headers = { accept: 'application/json' };
+  // The CSRF header the server asks of cookie-authenticated writes (server/http/csrf.py):
+  // sent on every call, so a switch to the session cookie needs no change here.
+  var headers = { accept: 'application/json', 'x-clienta-csrf': '1' };
   if (token) headers.authorization = 'Bearer ' + token;
   if (body) headers['content-type'] = 'application/json';
   return fetch(path, {

@@ -1,0 +1,1 @@
+"""Outgoing mail behind one interface; `files.py` keeps it on disk (offline)."""

@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from server.domain.knowledge import DocStatus
 from server.http.auth import authenticate
 from server.http.body_limits import RouteLimit
 from server.http.errors import ApiError
 from server.http.params import clean_text, query_int, query_text
-from server.kb.model import DocStatus, Ingested, KbError
+from server.kb.model import Ingested, KbError
 from server.kb.prompt import sources_of
 from server.kb.service import KnowledgeBase, Upload
 from server.settings import Settings

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.domain.knowledge import ChunkKind
 from server.domain.text import is_mark, safe_cut, split_units
-from server.kb.model import ChunkKind
 
 HEADING_SEP = " › "
 

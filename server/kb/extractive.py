@@ -11,8 +11,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from server.domain.knowledge import ChunkKind
 from server.domain.text import is_thai, sentences, term_set
-from server.kb.model import ChunkKind, Passage
+from server.kb.model import Passage
 
 MAX_ANSWER_CHARS = 600
 _INJECTION = re.compile(

@@ -1,30 +1,11 @@
-"""The knowledge base's values: passages, documents, their states, and its client errors."""
+"""The knowledge base's values: passages, what an upload produced, and its client errors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
-
-class DocKind(StrEnum):
-    TEXT = "text"
-    MARKDOWN = "markdown"
-    HTML = "html"
-    PDF = "pdf"
-    CSV = "csv"
-
-
-class DocStatus(StrEnum):
-    PROCESSING = "processing"
-    READY = "ready"
-    FAILED = "failed"
-
-
-class ChunkKind(StrEnum):
-    TEXT = "text"
-    QA = "qa"  # a question,answer row of a CSV: heading is the question, text the answer
+from server.domain.knowledge import ChunkKind, DocStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,56 +21,6 @@ class Passage:
     score: float
     heading: str = ""
     kind: ChunkKind = ChunkKind.TEXT
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentInfo:
-    id: UUID
-    title: str
-    url: str | None
-    kind: DocKind
-    filename: str | None
-    status: DocStatus
-    error: str | None
-    chunks: int
-    chars: int
-    bytes: int
-    created_at: datetime
-    updated_at: datetime
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "document_id": str(self.id),
-            "title": self.title,
-            "url": self.url,
-            "kind": self.kind.value,
-            "filename": self.filename,
-            "status": self.status.value,
-            "error": self.error,
-            "chunks": self.chunks,
-            "chars": self.chars,
-            "bytes": self.bytes,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class UnansweredQuestion:
-    id: UUID
-    conversation_id: UUID | None
-    question: str
-    best_score: float | None
-    created_at: datetime
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "id": str(self.id),
-            "conversation_id": str(self.conversation_id) if self.conversation_id else None,
-            "question": self.question,
-            "best_score": self.best_score,
-            "created_at": self.created_at.isoformat(),
-        }
 
 
 @dataclass(frozen=True, slots=True)

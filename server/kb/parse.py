@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
+from server.domain.knowledge import ChunkKind, DocKind
 from server.domain.text import is_thai
 from server.kb.chunking import HEADING_SEP, Section
-from server.kb.model import ChunkKind, DocKind, EmptyDocument, UnreadableDocument, UnsupportedType
+from server.kb.model import EmptyDocument, UnreadableDocument, UnsupportedType
 
 _EXTENSIONS = {
     ".txt": DocKind.TEXT, ".text": DocKind.TEXT,

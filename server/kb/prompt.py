@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from server.kb.model import ChunkKind, Passage
+from server.domain.knowledge import ChunkKind
+from server.kb.model import Passage
 
 MAX_HISTORY_TURNS = 12
 MAX_TURN_CHARS = 4000

@@ -9,19 +9,9 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
+from server.domain.knowledge import DocKind, DocStatus, DocumentInfo, UnansweredQuestion
 from server.kb import ingest
-from server.kb.model import (
-    Busy,
-    DocKind,
-    DocStatus,
-    DocumentInfo,
-    DocumentNotFound,
-    Ingested,
-    KbError,
-    Passage,
-    TooLarge,
-    UnansweredQuestion,
-)
+from server.kb.model import Busy, DocumentNotFound, Ingested, KbError, Passage, TooLarge
 from server.kb.parse import ParsedDocument, detect_kind, parse_document, parse_text
 from server.kb.retrieval import Retrieval, RetrievalConfig, Retriever
 from server.llm.embeddings import Embedder, HashingEmbedder, OpenAIEmbedder

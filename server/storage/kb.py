@@ -10,13 +10,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from server.kb.model import (
-    ChunkKind,
-    DocKind,
-    DocStatus,
-    DocumentInfo,
-    UnansweredQuestion,
-)
+from server.domain.knowledge import ChunkKind, DocKind, DocStatus, DocumentInfo, UnansweredQuestion
 
 # tsvector keeps at most 256 positions per lexeme and positions up to 16383
 _MAX_POSITIONS = 255

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
+from server.domain.knowledge import ChunkKind
 from server.domain.text import is_mark
 from server.kb.chunking import Section, chunk_sections, hard_split, well_formed
-from server.kb.model import ChunkKind
 
 EN = ("Refunds are issued within five business days. Card refunds can take longer to appear. "
       "We email you when the refund is sent.\nReturns of opened coffee are not accepted. "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.kb.model import ChunkKind, DocKind, EmptyDocument, UnreadableDocument, UnsupportedType
+from server.domain.knowledge import ChunkKind, DocKind
+from server.kb.model import EmptyDocument, UnreadableDocument, UnsupportedType
 from server.kb.parse import decode_text, detect_kind, parse_document, parse_text
 from tests.kb.conftest import make_pdf
 

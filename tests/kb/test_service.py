@@ -10,15 +10,9 @@ from uuid import UUID
 
 import pytest
 
+from server.domain.knowledge import ChunkKind, DocStatus
 from server.kb.extractive import extractive_answer
-from server.kb.model import (
-    ChunkKind,
-    DocStatus,
-    DocumentNotFound,
-    EmptyDocument,
-    TooLarge,
-    UnsupportedType,
-)
+from server.kb.model import DocumentNotFound, EmptyDocument, TooLarge, UnsupportedType
 from server.kb.service import KnowledgeBase, Upload, build_knowledge_base
 from server.llm.embeddings import HashingEmbedder, OpenAIEmbedder
 from server.llm.rerank import CohereReranker, OfflineReranker

@@ -4,6 +4,7 @@ Tests isolate themselves by signing up their own organisation."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.storage.db import Database
 from server.storage.migrate import apply_migrations
 from tests.support.api import OrgHandle, signup
-from tests.support.processes import ServerProcess
+from tests.support.processes import UNHANDLED, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +84,7 @@ def clienta_server(server_env: dict[str, str], session_dir: Path) -> Iterator[Se
     server = ServerProcess(server_env, log_dir=session_dir).start()
     yield server
     server.stop()
+    server.assert_no_unhandled()
 
 
 @pytest.fixture
@@ -101,8 +103,41 @@ def make_server(server_env: dict[str, str],
     yield start
     for server in started:
         server.stop()
+    for server in started:
+        server.assert_no_unhandled()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def org(clienta_server: ServerProcess) -> OrgHandle:
     return await signup(clienta_server.url, f"Org {uuid.uuid4().hex[:6]}")
+
+
+class _Unhandled(logging.Handler):
+    """Keeps this process's reports of exceptions nobody handled (asyncio logs them when
+    a failed task is dropped, or a callback raises)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if any(mark in text for mark in UNHANDLED):
+            exc = record.exc_info[1] if record.exc_info else None
+            self.found.append(f"{text.splitlines()[0]} {type(exc).__name__ if exc else ''}")
+
+
+@pytest.fixture(autouse=True)
+def no_unhandled_exceptions(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test when this process, or the shared server it used, reported an exception
+    that nobody handled while it ran (servers of make_server are checked when stopped)."""
+    handler = _Unhandled()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    assert not handler.found, handler.found
+    if "clienta_server" in request.fixturenames:
+        request.getfixturevalue("clienta_server").assert_no_unhandled()

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +35,7 @@ log = logging.getLogger("clienta.bot")
 @dataclass(slots=True)
 class LiveStream:
     stream_id: str
-    task: asyncio.Task[None]
+    task: asyncio.Task[None] = field(init=False, repr=False)  # set once the task exists
     text: str = ""
     streaming: bool = False  # bot.start sent: past retrieval
 
@@ -133,25 +133,30 @@ class BotRunner:
         previous = self.live.get(key)
         if previous is not None:
             previous.task.cancel()
-        stream_id = uuid.uuid4().hex
-        task = asyncio.create_task(
-            self._run(org_id, org_name, conversation_id, stream_id, question, locale, previous),
+        live = LiveStream(uuid.uuid4().hex)
+        live.task = asyncio.create_task(
+            self._run(org_id, org_name, conversation_id, question, locale, live, previous),
             name=f"bot-{key}",
         )
-        self.live[key] = LiveStream(stream_id, task)
+        self.live[key] = live
 
-    async def _run(self, org_id: UUID, org_name: str, conversation_id: UUID, stream_id: str,
-                   question: str, locale: str | None, previous: LiveStream | None) -> None:
+    async def _run(self, org_id: UUID, org_name: str, conversation_id: UUID, question: str,
+                   locale: str | None, live: LiveStream, previous: LiveStream | None) -> None:
+        # Each answer is handed its own LiveStream: one looked up in `live` after a wait
+        # may be a newer question's, or gone (a burst of questions cancels each answer
+        # while it waits for the one before), and its clean-up would remove the newer
+        # one's entry or find none (a KeyError nobody retrieved).
         key = str(conversation_id)
-        if previous is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await previous.task
-        # a stream of this conversation on another process stops too
-        await self.hub.control(room(key), self._cancel_message(except_stream=stream_id))
-        live = self.live.get(key)
         try:
-            await self._stream(org_id, org_name, conversation_id, stream_id, question, locale,
-                               live)
+            if previous is not None:
+                # the previous answer keeps its partial text first; wait() does not raise
+                # its exception, nor swallow this task's own cancellation
+                await asyncio.wait({previous.task})
+            # a stream of this conversation on another process stops too
+            await self.hub.control(room(key),
+                                   self._cancel_message(except_stream=live.stream_id))
+            await self._stream(org_id, org_name, conversation_id, live.stream_id, question,
+                               locale, live)
         finally:
             if self.live.get(key) is live:
                 del self.live[key]

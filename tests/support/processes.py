@@ -14,6 +14,11 @@ import httpx
 from server.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# log lines that mean the server let an exception go unhandled: a task or callback nobody
+# awaited, or a session or frame that failed with a bug (dependency outages log otherwise)
+UNHANDLED = ("exception was never retrieved", "Exception in callback",
+             '"msg": "session failed"', '"msg": "frame failed"', '"msg": "uncaught exception"',
+             "Traceback (most recent call last)")
 
 
 class ServerProcess:
@@ -26,6 +31,7 @@ class ServerProcess:
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = (log_dir or Path("/tmp")) / f"clienta-server-{self.port}.log"
+        self._checked = 0  # how far unhandled() has read the log
 
     @property
     def url(self) -> str:
@@ -37,6 +43,8 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         log = open(self.log_path, "ab")
+        if self.proc is None:  # a restart's log is checked from where the last one ended
+            self._checked = log.tell()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
              "--workers", str(self.workers)],
@@ -61,6 +69,25 @@ class ServerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def unhandled(self) -> list[str]:
+        """The log lines written since the last call that report an unhandled exception."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._checked)
+                data = log.read()
+        except OSError:
+            return []
+        # a line still being written is read next time
+        data = data[: data.rfind(b"\n") + 1]
+        self._checked += len(data)
+        return [line for line in data.decode(errors="replace").splitlines()
+                if any(mark in line for mark in UNHANDLED)]
+
+    def assert_no_unhandled(self) -> None:
+        found = self.unhandled()
+        assert not found, (f"server {self.port} logged unhandled exceptions "
+                           f"({self.log_path}):\n" + "\n".join(found[:10]))
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

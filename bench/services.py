@@ -170,6 +170,9 @@ class Stack:
             CLIENTA_LOG_LEVEL="warning",
             # every bench account signs up and logs in from one address
             CLIENTA_QUOTA_IP_SIGNUPS="0", CLIENTA_QUOTA_IP_LOGINS="0",
+            # and its thousands of visitors, under one site key, come from it too
+            CLIENTA_QUOTA_IP_SOCKETS="0", CLIENTA_QUOTA_IP_CONVERSATIONS="0",
+            CLIENTA_QUOTA_SITE_CONVERSATIONS="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(extra or {})

@@ -22,6 +22,9 @@ class Limits:
     # token bucket for msg/typing frames: burst and steady rate per second
     msg_burst: int = 20
     msg_rate_per_s: float = 5.0
+    # token bucket for every frame (ping, read, hello too): a socket's total frame rate
+    frame_burst: int = 60
+    frame_rate_per_s: float = 20.0
     max_bad_frames: int = 10
     # byte bound of one connection's outbox before it is cut off as too slow
     outbox_max_bytes: int = 1024 * 1024
@@ -37,8 +40,11 @@ class Quotas:
     conversations per IP and per site key, sign-ups and logins per IP and per account."""
 
     visitor_frames: tuple[int, float] = (120, 10.0)
-    visitor_messages: tuple[int, float] = (30, 10.0)
-    ip_sockets: tuple[int, float] = (60, 60.0)
+    # at least one socket's steady rate (5/s): a lone tab is bounded by its own bucket,
+    # the quota bites when sockets multiply
+    visitor_messages: tuple[int, float] = (60, 10.0)
+    # addresses behind an office's or a carrier's NAT carry many visitors
+    ip_sockets: tuple[int, float] = (120, 60.0)
     ip_conversations: tuple[int, float] = (10, 60.0)
     site_conversations: tuple[int, float] = (600, 60.0)
     ip_signups: tuple[int, float] = (5, 3600.0)
@@ -117,6 +123,8 @@ class Settings:
             max_text_chars=int(e.get("CLIENTA_MAX_TEXT_CHARS", 4000)),
             msg_burst=int(e.get("CLIENTA_MSG_BURST", 20)),
             msg_rate_per_s=float(e.get("CLIENTA_MSG_RATE", 5.0)),
+            frame_burst=int(e.get("CLIENTA_FRAME_BURST", 60)),
+            frame_rate_per_s=float(e.get("CLIENTA_FRAME_RATE", 20.0)),
             max_bad_frames=int(e.get("CLIENTA_MAX_BAD_FRAMES", 10)),
             outbox_max_bytes=int(e.get("CLIENTA_OUTBOX_MAX_BYTES", 1024 * 1024)),
             ping_interval_s=float(e.get("CLIENTA_WS_PING_INTERVAL", 20.0)),

@@ -73,6 +73,9 @@ def server_env(database_url: str, redis_url: str, session_dir: Path) -> dict[str
         # account limits are off here and switched on by the tests that prove them
         "CLIENTA_QUOTA_IP_SIGNUPS": "0", "CLIENTA_QUOTA_IP_LOGINS": "0",
         "CLIENTA_QUOTA_ACCOUNT_LOGINS": "0",
+        # all test clients share 127.0.0.1 (and this Redis): per-address socket and
+        # conversation quotas likewise (tests/e2e/test_rate_limits_live.py sets its own)
+        "CLIENTA_QUOTA_IP_SOCKETS": "0", "CLIENTA_QUOTA_IP_CONVERSATIONS": "0",
         "PYTHONUNBUFFERED": "1",
     })
     return env

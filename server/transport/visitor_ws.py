@@ -8,15 +8,17 @@ import logging
 from typing import Any
 from uuid import UUID, uuid4
 
+from server.domain.client_ip import client_ip, parse_networks
 from server.domain.handoff import asks_for_human, says_unhelped
 from server.domain.modes import Mode, Trigger
 from server.hub.rooms import AUDIENCE_AGENTS, room
 from server.protocol import frames
 from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import VISITOR_FRAMES
+from server.services.rate_limits import Scope, subject_key
 from server.storage import accounts, agent_tools
 from server.storage import conversations as convs
-from server.transport.socket import Closed, FrameSocket, serve
+from server.transport.socket import VISITOR_QUOTAS, Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
 
 log = logging.getLogger("clienta.visitor")
@@ -41,10 +43,21 @@ class VisitorSession:
         self.conversation_id: UUID | None = None
         self.locale: str | None = None
         self.stored = False  # the conversation has a row (else it is stored on first need)
+        self.ip_key = ""  # the client address, hashed: what per-IP quotas count under
+        self.site_key = ""
 
     async def run(self) -> None:
         peer = self.sock.peer
-        site_key = peer.query.get("site_key", "")
+        ip = client_ip(peer.peer_address, peer.headers,
+                       parse_networks(self.s.settings.trusted_proxies))
+        self.ip_key = subject_key(ip)
+        # counted before anything is looked up: refused sockets cost one Redis call
+        verdict = await self.s.limiter.check(Scope.IP_SOCKETS, self.ip_key)
+        if not verdict.allowed:
+            self.sock.rate_limited("too many connections from this address",
+                                   None, verdict.retry_after_s)
+            raise Closed(CloseCode.POLICY)
+        site_key = self.site_key = peer.query.get("site_key", "")
         org = None
         if site_key and len(site_key) <= 128:
             org = await self.s.orgs.by_site_key(site_key)
@@ -63,7 +76,10 @@ class VisitorSession:
             await self._hello(hello)
         while True:
             frame = await self.sock.next_frame()
-            await self._dispatch(frame)
+            try:
+                await self._dispatch(frame)
+            except Exception as exc:
+                self.sock.failed(frame, exc)
 
     async def _hello(self, hello: dict[str, Any]) -> None:
         assert self.org is not None
@@ -77,6 +93,8 @@ class VisitorSession:
         requested = UUID(hello["conversation_id"]) if hello.get("conversation_id") else None
         self.locale = hello.get("locale")
         self.visitor_id = visitor_id or uuid4()
+        # the visitor's quotas hold over all its sockets (a token resumes the same visitor)
+        self.sock.limit_by(self.s.limiter, VISITOR_QUOTAS, str(self.visitor_id))
         token = self.s.visitor_tokens.issue(self.org.id, self.visitor_id)
 
         def welcome(conv: convs.Conversation | None) -> None:
@@ -114,22 +132,33 @@ class VisitorSession:
             # a question the last process stored but never answered (a deploy) is answered
             self.s.bot.answer_pending(self.org.id, self.org.name, conv.id, self.locale)
 
-    async def _materialize(self) -> None:
+    async def _materialize(self, ref: str | None) -> bool:
+        """Store the conversation, unless this address or site key has started too many
+        lately: then the frame is refused and nothing is stored (the visitor may retry)."""
         assert self.org is not None and self.conversation_id is not None
         assert self.visitor_id is not None
+        # the address first: a flood from one address must not spend the site's quota
+        for scope, subject in ((Scope.IP_CONVERSATIONS, self.ip_key),
+                               (Scope.SITE_CONVERSATIONS, subject_key(self.site_key))):
+            verdict = await self.s.limiter.check(scope, subject)
+            if not verdict.allowed:
+                self.sock.rate_limited("too many new conversations; try again later", ref,
+                                       verdict.retry_after_s)
+                return False
         # joined first: from the insert on, agents may write to it
         await self.s.conversations.join_new(self.conn, self.conversation_id)
         await self.s.conversations.materialize(self.org.id, self.visitor_id,
                                                self.conversation_id, self.locale)
         self.stored = True
+        return True
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         t = frame["t"]
         if not self.stored:
             if t in UNSTORED_NOOPS:
                 return
-            if t in NEEDS_RECORD:
-                await self._materialize()
+            if t in NEEDS_RECORD and not await self._materialize(frame.get("id")):
+                return
         if t == "msg":
             await self._message(frame)
         elif t == "typing":

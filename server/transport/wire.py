@@ -236,6 +236,12 @@ class WireSocket(asyncio.Protocol):
         return self.upgrade.headers if self.upgrade is not None else {}
 
     @property
+    def peer_address(self) -> str | None:
+        """The connecting host (a proxy's, when one is in front)."""
+        name = self.transport.get_extra_info("peername") if self.transport else None
+        return str(name[0]) if isinstance(name, tuple) and name else None
+
+    @property
     def subprotocols(self) -> list[str]:
         return self.upgrade.subprotocols if self.upgrade is not None else []
 

@@ -297,7 +297,9 @@ async def test_http_errors_have_the_contract_shape(clienta_server) -> None:
 
 async def test_slow_consumer_is_cut_off_and_the_room_keeps_going(make_server) -> None:
     server = make_server({"CLIENTA_OUTBOX_MAX_BYTES": "65536", "CLIENTA_MSG_RATE": "100000",
-                          "CLIENTA_MSG_BURST": "100000"})
+                          "CLIENTA_MSG_BURST": "100000", "CLIENTA_FRAME_RATE": "100000",
+                          "CLIENTA_FRAME_BURST": "100000",
+                          "CLIENTA_QUOTA_VISITOR_MESSAGES": "0"})
     org = await signup(server.url)
     fast, welcome = await visitor(server.ws_url, org.site_key)
     await fast.send({"t": "handoff"})

@@ -9,7 +9,9 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
     TOO_BIG = 1009
+    INTERNAL_ERROR = 1011  # a bug ended the session: reconnect with backoff
     RESTARTING = 1012  # reconnect and resume: server restart, slow consumer, broker resync
+    TRY_AGAIN_LATER = 1013  # a dependency (Postgres, Redis) failed at set-up: back off
     UNAUTHORIZED = 4001
     FORBIDDEN = 4003
     POLICY = 4008  # rate or policy violation (repeated bad frames, flooding)

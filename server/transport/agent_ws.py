@@ -54,6 +54,8 @@ class AgentSession:
                 await self._dispatch(frame)
             except ModeRefused as exc:
                 self.sock.error(ErrorCode.CONFLICT, str(exc), frame.get("conversation_id"))
+            except Exception as exc:
+                self.sock.failed(frame, exc)
 
     async def _hello(self, hello: dict[str, Any]) -> None:
         me = await self.s.accounts.authenticate(hello["token"])

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -16,7 +17,8 @@ from types import TracebackType
 from typing import Any
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_ROOTS = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+          sysconfig.get_paths()["stdlib"] + os.sep)
 
 # An exception's message is text of unknown origin: asyncpg puts the first 40 characters
 # of a parameter it could not encode in its DataError, and Postgres's DETAIL names the
@@ -43,11 +45,14 @@ def _type_name(exc: BaseException) -> str:
 
 
 def _where(filename: str) -> str:
-    """A frame's file without the machine's paths: `server/...` or `asyncpg/...`."""
-    if filename.startswith(_ROOT):
-        filename = filename[len(_ROOT):]
+    """A frame's file without the machine's paths: `server/...`, `asyncpg/...`, `asyncio/...`."""
     cut = filename.rfind("-packages" + os.sep)
-    return filename[cut + len("-packages") + 1:] if cut >= 0 else filename
+    if cut >= 0:
+        return filename[cut + len("-packages") + 1:]
+    for root in _ROOTS:
+        if filename.startswith(root):
+            return filename[len(root):]
+    return filename
 
 
 def _frames(tb: TracebackType | None) -> list[str]:

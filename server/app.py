@@ -24,6 +24,7 @@ from server.http.body_limits import BodyLimits, BodyPolicy
 from server.http.csrf import CsrfGuard
 from server.http.errors import exception_handlers
 from server.hub.rooms import Hub
+from server.kb.extractive import extractive_answer
 from server.kb.service import build_knowledge_base
 from server.llm.chat import build_chat_provider
 from server.mail.files import FileMailer
@@ -101,7 +102,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     redis_client = getattr(broker, "client", None)
     admission = Admission()
     admission.start()
-    bot = BotRunner(db, hub, conversation_service, build_chat_provider(settings), metrics,
+    chat = build_chat_provider(settings, extractive_answer)  # offline: quotes the KB
+    bot = BotRunner(db, hub, conversation_service, chat, metrics,
                     StreamTexts(redis_client, getattr(broker, "command", None)),
                     delta_window_s=settings.delta_window_s,
                     max_unresolved_turns=settings.max_unresolved_turns, admission=admission)

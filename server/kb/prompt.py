@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from server.domain.knowledge import ChunkKind
 from server.kb.model import Passage
+from server.llm.chat import ChatRequest
 
 MAX_HISTORY_TURNS = 12
 MAX_TURN_CHARS = 4000
@@ -78,6 +79,14 @@ def build_chat_messages(
     for role, text in turns[-MAX_HISTORY_TURNS:]:
         messages.append({"role": role, "content": text[:MAX_TURN_CHARS]})
     return messages
+
+
+def chat_request(org_name: str, question: str, history: list[tuple[str, str]],
+                 passages: list[Passage], locale: str | None) -> ChatRequest:
+    """What a chat provider answers from: the grounded messages for a model, and the
+    question and passages themselves for the offline bot's extractive answer."""
+    messages = build_chat_messages(history, passages, org_name=org_name, locale=locale)
+    return ChatRequest(messages, question, passages, locale)
 
 
 def cited(passages: Sequence[Passage], threshold: float, *, relative: float = 0.6

@@ -1,11 +1,14 @@
-"""The chat provider interface, the offline extractive bot, and the choice between them."""
+"""The chat provider interface, the offline extractive bot, and the choice between them.
+
+Providers know nothing of the knowledge base: a request arrives with its prompt built, and
+the offline bot is given the function that picks its answer from the passages."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from server.settings import Settings
@@ -17,11 +20,15 @@ class ChatFailure(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    org_name: str
+    # the grounded system prompt, then the conversation: {"role", "content"} dicts
+    messages: list[dict[str, str]]
     question: str
-    history: list[tuple[str, str]]  # (role, text), oldest first, the question last
-    passages: list[Any] = field(default_factory=list)  # server.kb Passage objects
+    passages: Sequence[Any] = ()  # what an offline answer may quote (the KB's passages)
     locale: str | None = None
+
+
+# (question, passages, locale) -> the text to quote, "" when the passages do not cover it
+OfflineAnswer = Callable[[str, Sequence[Any], str | None], str]
 
 
 class ChatProvider(Protocol):
@@ -57,13 +64,12 @@ class OfflineChat:
 
     name = "offline"
 
-    def __init__(self, token_delay_s: float = 0.01) -> None:
+    def __init__(self, answer: OfflineAnswer, token_delay_s: float = 0.01) -> None:
+        self.answer = answer
         self.token_delay_s = token_delay_s
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
-        from server.kb.extractive import extractive_answer
-
-        text = extractive_answer(request.question, request.passages, request.locale).strip()
+        text = self.answer(request.question, request.passages, request.locale).strip()
         if not text:
             text = NO_ANSWER_TH if (request.locale or "").startswith("th") else NO_ANSWER_EN
         for token in _tokens(text):
@@ -75,9 +81,9 @@ class OfflineChat:
         return None
 
 
-def build_chat_provider(settings: Settings) -> ChatProvider:
+def build_chat_provider(settings: Settings, offline_answer: OfflineAnswer) -> ChatProvider:
     if settings.llm_online:
         from server.llm.openai_chat import OpenAIChat
 
         return OpenAIChat(settings)
-    return OfflineChat()
+    return OfflineChat(offline_answer)

@@ -39,10 +39,6 @@ class OpenAIChat:
         self._completions = self.client.chat.completions.with_streaming_response
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[str]:
-        from server.kb.prompt import build_chat_messages
-
-        messages = build_chat_messages(request.history, request.passages,
-                                       org_name=request.org_name, locale=request.locale)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         try:
@@ -51,7 +47,7 @@ class OpenAIChat:
                 # raw: its typed parse of every chunk cost more CPU than the rest of the
                 # token path together.
                 async with self._completions.create(
-                    model=self.model, messages=messages, stream=True, store=False,
+                    model=self.model, messages=request.messages, stream=True, store=False,
                 ) as response:
                     got_first = False
                     finished = False

@@ -20,7 +20,8 @@ from uuid import UUID
 
 from server.domain.modes import Trigger
 from server.hub.rooms import Hub, room
-from server.llm.chat import ChatFailure, ChatProvider, ChatRequest
+from server.kb.prompt import chat_request, sources_of
+from server.llm.chat import ChatFailure, ChatProvider
 from server.metrics import Metrics
 from server.protocol import frames
 from server.services.admission import Admission
@@ -218,7 +219,7 @@ class BotRunner:
         parts: list[str] = []
         offset = 0
         failed: ChatFailure | None = None
-        request = ChatRequest(org_name, question, history, passages, locale)
+        request = chat_request(org_name, question, history, passages, locale)
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1024)
 
         async def pump() -> None:
@@ -301,11 +302,10 @@ class BotRunner:
             return
         text = "".join(parts).strip() or "…"
         sources = _sources(passages)
-        stored = await self.conversations.store(
+        await self.conversations.store(
             org_id, conversation_id, kind="msg", author_role="bot", text=text,
             stream_id=stream_id, sources=sources,
         )
-        del stored
 
     async def _no_answer(self, org_id: UUID, conversation_id: UUID, auto_handoff: bool) -> None:
         """Nothing in the org's sources covers it: say so, never guess."""
@@ -392,7 +392,5 @@ class BotRunner:
 
 
 def _sources(passages: list[Any]) -> list[dict[str, Any]] | None:
-    from server.kb.prompt import sources_of
-
     return [{k: v for k, v in item.items() if v is not None}
             for item in sources_of(passages)] or None

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server.llm.chat import ChatFailure, ChatRequest, OfflineChat
+from server.llm.chat import NO_ANSWER_EN, ChatFailure, ChatRequest, OfflineChat
 from server.llm.openai_chat import OpenAIChat
 from server.settings import Settings
 from tests.fakes import FakeOpenAI
@@ -26,7 +26,7 @@ def provider(fake: FakeOpenAI, **overrides: object) -> OpenAIChat:
 
 
 def request() -> ChatRequest:
-    return ChatRequest("Shop", "refunds?", [("visitor", "refunds?")], [], "en")
+    return ChatRequest([{"role": "user", "content": "refunds?"}], "refunds?", [], "en")
 
 
 async def collect(chat: OpenAIChat) -> str:
@@ -94,8 +94,14 @@ async def test_cancellation_mid_stream_closes_the_response() -> None:
 
 
 async def test_offline_bot_streams_an_answer_without_a_network() -> None:
-    tokens = [t async for t in OfflineChat(token_delay_s=0).stream(request())]
-    assert len(tokens) >= 1 and "".join(tokens).strip()
+    def answer(question: str, passages: object, locale: str | None) -> str:
+        return f"quoted for {question}"
+
+    tokens = [t async for t in OfflineChat(answer, token_delay_s=0).stream(request())]
+    assert len(tokens) > 1 and "".join(tokens) == "quoted for refunds?"
+    # nothing to quote: it says so (in the visitor's language) rather than stay silent
+    silent = OfflineChat(lambda question, passages, locale: "", token_delay_s=0)
+    assert "".join([t async for t in silent.stream(request())]) == NO_ANSWER_EN
 
 
 async def test_the_sdk_runs_on_its_aiohttp_transport() -> None:

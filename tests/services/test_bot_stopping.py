@@ -12,6 +12,7 @@ import pytest
 
 from server.broker.memory import MemoryBroker
 from server.hub.rooms import Hub
+from server.kb.extractive import extractive_answer
 from server.llm.chat import OfflineChat
 from server.metrics import Metrics
 from server.services.appender import Appender
@@ -27,8 +28,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 def offline_bot(db: Database, hub: Hub) -> BotRunner:
     metrics = Metrics()
     conversations = ConversationService(db, hub, metrics, Appender(db), ResumeReads(db))
-    return BotRunner(db, hub, conversations, OfflineChat(), metrics, StreamTexts(None),
-                     delta_window_s=0.04, max_unresolved_turns=3)
+    return BotRunner(db, hub, conversations, OfflineChat(extractive_answer), metrics,
+                     StreamTexts(None), delta_window_s=0.04, max_unresolved_turns=3)
 
 
 async def test_stopping_drops_answers_in_retrieval_and_keeps_running_streams(

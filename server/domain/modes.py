@@ -51,7 +51,3 @@ def transition(current: Mode | str, trigger: Trigger) -> Mode:
     if target is None:
         raise TransitionError(f"cannot {trigger.value} a conversation in mode {current}")
     return target
-
-
-def bot_may_answer(current: Mode | str) -> bool:
-    return Mode(current) is Mode.BOT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.domain.handoff import asks_for_human, says_unhelped
-from server.domain.modes import Mode, TransitionError, Trigger, bot_may_answer, transition
+from server.domain.modes import Mode, TransitionError, Trigger, transition
 
 
 @pytest.mark.parametrize(("start", "trigger", "end"), [
@@ -38,11 +38,6 @@ def test_allowed(start: Mode, trigger: Trigger, end: Mode) -> None:
 def test_refused(start: Mode, trigger: Trigger) -> None:
     with pytest.raises(TransitionError):
         transition(start, trigger)
-
-
-def test_bot_answers_only_in_bot_mode() -> None:
-    assert bot_may_answer("bot")
-    assert not any(bot_may_answer(m) for m in ("queued", "agent", "closed"))
 
 
 @pytest.mark.parametrize("text", [

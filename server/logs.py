@@ -125,6 +125,16 @@ def _message(record: logging.LogRecord) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        try:
+            return self._format(record)
+        except Exception as exc:
+            # logging's own report of a failed format prints the record's arguments
+            return json.dumps({"ts": round(time.time(), 3), "level": record.levelname.lower(),
+                               "logger": record.name, "msg": "log record not formattable",
+                               "at": f"{_where(record.pathname)}:{record.lineno}",
+                               "error": describe(exc, frames=False)})
+
+    def _format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": round(time.time(), 3),
             "level": record.levelname.lower(),

@@ -144,3 +144,20 @@ def test_a_traceback_a_library_put_in_its_message_keeps_frames_and_type_only() -
     assert marker not in json.dumps(line)
     assert line["msg"].startswith("[TypeError] at tests/test_logs.py:")
     assert line["msg"].endswith(" start")
+
+
+def test_a_record_that_cannot_be_formatted_does_not_print_its_arguments(capsys) -> None:
+    marker = uuid.uuid4().hex
+    logger = logging.getLogger("clienta.test.unformattable")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.error("two values %s %s", marker)  # a caller's mistake: too few arguments
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    err = capsys.readouterr().err
+    assert marker not in err
+    assert json.loads(err)["msg"] == "log record not formattable"

@@ -118,7 +118,9 @@ class AgentService:
                                                 guard=guard) is None:
             raise ModeRefused(f"cannot {trigger.value} this conversation now")
 
-    async def transfer(self, principal: Principal, conversation_id: UUID, to_user: UUID) -> None:
+    async def transfer(self, principal: Principal, conversation_id: UUID, to_user: UUID) -> bool:
+        """Hand an agent-mode conversation to another agent; False when the principal's org
+        has no such conversation (then nobody hears of it)."""
         async with self.db.unit_of_work(principal.org_id) as conn:
             target = await accounts_store.user_in_org(conn, principal.org_id, to_user)
         if target is None or target.role == "viewer":
@@ -132,16 +134,27 @@ class AgentService:
             return None
 
         agent = {"id": str(target.id), "name": target.name or "Support"}
-        await self.conversations.change_mode(
-            principal.org_id, conversation_id, Trigger.CLAIM, agent=agent,
-            assignee_id=target.id, guard=guard,
-            message="transferred",
-            message_args={"by": principal.name or "Support", "agent": agent["name"]})
+        # the guard admits agent mode only, from which a claim is always allowed: None
+        # means the org has no such conversation
+        if await self.conversations.change_mode(
+                principal.org_id, conversation_id, Trigger.CLAIM, agent=agent,
+                assignee_id=target.id, guard=guard,
+                message="transferred",
+                message_args={"by": principal.name or "Support", "agent": agent["name"]},
+        ) is None:
+            return False
         summary = await self.conversations.summary(principal.org_id, conversation_id)
         await self.hub.publish(user_channel(target.id),
                                {"t": "assigned", "conversation": summary})
+        return True
 
     # ---- queueing ---------------------------------------------------------------------
+
+    async def track(self, principal: Principal, conn_id: str, away: bool) -> None:
+        """Presence says who can take a conversation: a viewer is never counted online (a
+        visitor would be told someone is there, and get no email offer)."""
+        if principal.role != "viewer":
+            await self.presence.track(principal.org_id, principal.user_id, conn_id, away)
 
     async def after_queued(self, org_id: UUID, conversation_id: UUID) -> None:
         """Auto-assign when the org wants it; tell the visitor when nobody is online."""

@@ -46,8 +46,7 @@ class AgentSession:
         with self.s.admission.foreground():
             await self._hello(hello)
         with contextlib.suppress(Exception):  # Redis down: no presence, the session goes on
-            await self.s.presence.track(self.me.org_id, self.me.user_id, self.conn.conn_id,
-                                        self.away)
+            await self.s.agents.track(self.me, self.conn.conn_id, self.away)
         while True:
             frame = await self.sock.next_frame()
             try:
@@ -90,7 +89,7 @@ class AgentSession:
         t = frame["t"]
         if t == "away":
             self.away = frame["on"]
-            await self.s.presence.track(me.org_id, me.user_id, self.conn.conn_id, self.away)
+            await self.s.agents.track(me, self.conn.conn_id, self.away)
             return
         if t == "hello":
             self.sock.error(ErrorCode.BAD_FRAME, "hello was already received")
@@ -112,7 +111,8 @@ class AgentSession:
         elif t == "release":
             await self.s.agents.release(me, conv_id)
         elif t == "transfer":
-            await self.s.agents.transfer(me, conv_id, UUID(frame["user_id"]))
+            if not await self.s.agents.transfer(me, conv_id, UUID(frame["user_id"])):
+                self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", str(conv_id))
         elif t == "close":
             await self.s.agents.close_conversation(me, conv_id)
         elif t in ("msg", "note"):

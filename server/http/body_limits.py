@@ -100,8 +100,11 @@ class BodyLimits:
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
-            # the HTTP parser has already refused a malformed or repeated one
-            return int(value) if value.isdigit() else None
+            # the HTTP parser has already refused a malformed, repeated or overflowing one;
+            # a non-numeric one is counted instead, and 20+ digits is over any limit
+            if not value.isdigit():
+                return None
+            return int(value) if len(value) < 20 else 1 << 64
     return None
 
 

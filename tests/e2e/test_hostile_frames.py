@@ -6,7 +6,9 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from tests.support.wsclient import JSON, MSGPACK, stored_visitor, visitor
+from server.embedded import EmbeddedRedis
+from tests.support.api import signup
+from tests.support.wsclient import JSON, MSGPACK, agent, stored_visitor, visitor
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -92,3 +94,24 @@ async def test_a_burst_of_questions_leaves_no_unhandled_exception(clienta_server
     await client.expect("pong")
     await client.close()
     clienta_server.assert_no_unhandled()
+
+
+async def test_a_frame_that_fails_on_a_dependency_keeps_the_session(make_server) -> None:
+    # an agent's `away` writes its presence to Redis: with Redis gone, that one frame is
+    # answered `unavailable` and the socket stays (it used to close with 1012, and a
+    # client told to reconnect at once would resend the same frame)
+    redis = EmbeddedRedis()
+    redis.start()
+    try:
+        server = make_server({"REDIS_URL": redis.url})
+        org = await signup(server.url)
+        desk, _ = await agent(server.ws_url, org.owner_token)
+        redis.stop()
+        await desk.send({"t": "away", "on": True})
+        assert (await desk.expect("error"))["code"] == "unavailable"
+        await desk.send({"t": "ping"})
+        await desk.expect("pong")
+        assert desk.close_code is None
+        await desk.close()
+    finally:
+        redis.stop()

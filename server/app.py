@@ -16,7 +16,6 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from server.broker.base import Broker
-from server.broker.memory import MemoryBroker
 from server.broker.redis import RedisBroker
 from server.domain.passwords import PasswordPolicy, load_common_passwords
 from server.http import accounts, agent_tools, conversations, health, kb, org, static
@@ -37,7 +36,7 @@ from server.services.bot import BotRunner
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
 from server.services.orgs import OrgDirectory
-from server.services.rate_limits import LocalCounters, RateLimiter, RedisCounters, rules_from
+from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
 from server.services.resume_reads import ResumeReads
 from server.services.stream_texts import StreamTexts
 from server.services.visitor_tokens import VisitorTokens
@@ -93,18 +92,16 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         await apply_migrations(settings.database_url)
     db = await Database.connect(settings.database_url, min_size=settings.db_pool_min,
                                 max_size=settings.db_pool_max)
-    broker: Broker = RedisBroker(settings.redis_url) if settings.redis_url != "memory://" \
-        else MemoryBroker()
+    broker: Broker = RedisBroker(settings.redis_url)
     metrics = Metrics()
     hub = Hub(broker)
     conversation_service = ConversationService(db, hub, metrics, Appender(db),
                                                ResumeReads(db))
-    redis_client = getattr(broker, "client", None)
     admission = Admission()
     admission.start()
     chat = build_chat_provider(settings, extractive_answer)  # offline: quotes the KB
     bot = BotRunner(db, hub, conversation_service, chat, metrics,
-                    StreamTexts(redis_client, getattr(broker, "command", None)),
+                    StreamTexts(broker.command),
                     delta_window_s=settings.delta_window_s,
                     max_unresolved_turns=settings.max_unresolved_turns, admission=admission)
     services = Services(
@@ -117,8 +114,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
         conversations=conversation_service, bot=bot, admission=admission,
         limiter=RateLimiter(
-            RedisCounters(broker.command) if isinstance(broker, RedisBroker)
-            else LocalCounters(), rules_from(settings.quotas)),
+            RedisCounters(broker.command), rules_from(settings.quotas)),
         demo_site_key=settings.demo_site_key,
     )
     services.orgs = OrgDirectory(db)

@@ -1,8 +1,8 @@
 """Redis pub/sub: one subscription connection per process, supervised.
 
 The subscription is `redis_sub.SubscriberProtocol` and publishing and the other hot
-commands go through `redis_cmd.CommandProtocol` (both raw hiredis: every room event
-passes through them); presence and health checks use redis-py's client.
+commands (stream texts, presence, rate limits) go through `redis_cmd.CommandProtocol`
+(both raw hiredis: every room event passes through them).
 
 The listener reconnects with backoff when Redis drops, resubscribes every channel the
 process still needs, then calls `on_resync` so local clients catch up from Postgres on
@@ -18,7 +18,6 @@ import random
 from collections.abc import Awaitable
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from server.broker.base import OnMessage, OnResync
@@ -34,10 +33,6 @@ class RedisBroker:
     def __init__(self, url: str, *, command_timeout_s: float = COMMAND_TIMEOUT_S) -> None:
         self._url = url
         self.command_timeout_s = command_timeout_s
-        # publishing and the other key commands share one pooled client
-        self.client: aioredis.Redis = aioredis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
-        )
         self._channels: set[str] = set()
         # the subscription connection: idle reads never time out; a dead server shows as
         # EOF or a reset on the socket and the supervisor reconnects
@@ -191,12 +186,6 @@ class RedisBroker:
                 log.warning("redis commands unanswered: reconnecting")
                 conn.abort()  # every waiting caller gets a ConnectionError
 
-    async def ping(self) -> bool:
-        try:
-            return bool(await asyncio.wait_for(self.client.ping(), 2))
-        except Exception:
-            return False
-
     async def close(self) -> None:
         for task in (self._task, self._watchdog):
             if task is not None:
@@ -205,4 +194,3 @@ class RedisBroker:
                     await task
         if self._cmd is not None:
             self._cmd.close()
-        await self.client.aclose()

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgpack
 
-from server.broker.base import Broker
+from server.broker.base import PubSub
 from server.hub.connection import Connection, Shared, stored_seq
 from server.protocol.codec import Codec
 
@@ -37,7 +37,7 @@ def org_channel(org_id: str) -> str:
 
 
 class Hub:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: PubSub) -> None:
         self.broker = broker
         self.members: dict[str, set[Connection]] = {}
         self._control: list[ControlHandler] = []

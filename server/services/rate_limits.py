@@ -79,8 +79,8 @@ class RedisCounters:
 
 
 class LocalCounters:
-    """Counters of this process only: for the in-memory broker (one process by design)
-    and for pure tests of the rules. Expired windows are dropped as they are met."""
+    """Counters of this process only, for tests of the rules on a moved clock (the server
+    counts in Redis). Expired windows are dropped as they are met."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
                  max_keys: int = 100_000) -> None:

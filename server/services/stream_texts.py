@@ -4,7 +4,8 @@ process gets a `bot.snapshot`: Redis (`bs:{conversation}`), or memory alone."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+
+from server.broker.base import Command
 
 SNAPSHOT_TTL_S = 300
 
@@ -12,16 +13,15 @@ SNAPSHOT_TTL_S = 300
 class StreamTexts:
     """Where the text of live streams is kept for snapshots: Redis, or memory alone."""
 
-    def __init__(self, redis: Any | None, command: Any = None) -> None:
-        self.redis = redis
-        # the broker's pipelined command runner, when there is one (every call here goes
-        # through it, so concurrent streams and snapshots share round trips)
-        self.command = command or (redis.execute_command if redis is not None else None)
+    def __init__(self, command: Command | None) -> None:
+        # the broker's pipelined command runner (every call here goes through it, so
+        # concurrent streams and snapshots share round trips); None: this process only
+        self.command = command
         self._local: dict[str, tuple[str, str]] = {}
 
     async def start(self, conversation_id: str, stream_id: str) -> None:
         self._local[conversation_id] = (stream_id, "")
-        if self.redis is not None:
+        if self.command is not None:
             with contextlib.suppress(Exception):
                 await self.command("SET", f"bs:{conversation_id}", stream_id + "\n",
                                    "EX", SNAPSHOT_TTL_S)
@@ -29,21 +29,21 @@ class StreamTexts:
     async def append(self, conversation_id: str, stream_id: str, text: str) -> None:
         sid, so_far = self._local.get(conversation_id, (stream_id, ""))
         self._local[conversation_id] = (sid, so_far + text)
-        if self.redis is not None:
+        if self.command is not None:
             with contextlib.suppress(Exception):
                 await self.command("APPEND", f"bs:{conversation_id}", text)
 
     async def end(self, conversation_id: str, stream_id: str) -> None:
         if self._local.get(conversation_id, ("",))[0] == stream_id:
             del self._local[conversation_id]
-        if self.redis is not None:
+        if self.command is not None:
             with contextlib.suppress(Exception):
                 value = await self.command("GET", f"bs:{conversation_id}")
                 if value is not None and value.decode().split("\n", 1)[0] == stream_id:
                     await self.command("DEL", f"bs:{conversation_id}")
 
     async def get(self, conversation_id: str) -> tuple[str, str] | None:
-        if self.redis is not None:
+        if self.command is not None:
             try:
                 # pipelined with every other command of this moment: after a deploy,
                 # thousands of returning visitors ask at once

@@ -9,15 +9,15 @@ import asyncio
 import msgpack
 import pytest
 
-from server.broker.memory import MemoryBroker
 from server.hub.connection import Connection
 from server.hub.rooms import AUDIENCE_AGENTS, Hub
 from server.protocol.codec import JsonCodec, MsgpackCodec
+from tests.support.pubsub import InProcessPubSub
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-class FlakyBroker(MemoryBroker):
+class FlakyBroker(InProcessPubSub):
     """Fails the first publish, and records what other processes would have received."""
 
     def __init__(self) -> None:
@@ -48,7 +48,7 @@ def member(kind: str, codec=None) -> tuple[Connection, list]:
 
 
 async def test_fan_out_and_audience() -> None:
-    hub = Hub(MemoryBroker())
+    hub = Hub(InProcessPubSub())
     await hub.broker.start(hub.on_message, lambda: asyncio.sleep(0))
     visitor, v_got = member("visitor")
     agent_json, a_got = member("agent")
@@ -88,10 +88,10 @@ class HeldBroker:
         self.handlers: list = []
         self.held: list[tuple[str, bytes]] = []
 
-    def process(self) -> MemoryBroker:
+    def process(self) -> InProcessPubSub:
         broker = self
 
-        class Attached(MemoryBroker):
+        class Attached(InProcessPubSub):
             async def start(self, on_message, on_resync) -> None:  # type: ignore[no-untyped-def]
                 await super().start(on_message, on_resync)
                 broker.handlers.append(on_message)
@@ -163,7 +163,7 @@ async def test_a_failed_control_signal_is_handled_here_now_and_once() -> None:
 async def test_the_sender_first_then_the_publish_then_the_other_local_members() -> None:
     order: list[str] = []
 
-    class Recording(MemoryBroker):
+    class Recording(InProcessPubSub):
         def publish(self, channel: str, data: bytes):  # type: ignore[no-untyped-def, override]
             order.append("publish issued")  # what a live Redis connection does: at once
             return super().publish(channel, data)

@@ -10,7 +10,6 @@ import uuid
 import msgpack
 import pytest
 
-from server.broker.memory import MemoryBroker
 from server.hub.rooms import Hub
 from server.kb.extractive import extractive_answer
 from server.llm.chat import OfflineChat
@@ -21,6 +20,7 @@ from server.services.conversations import ConversationService
 from server.services.resume_reads import ResumeReads
 from server.services.stream_texts import StreamTexts
 from server.storage.db import Database
+from tests.support.pubsub import InProcessPubSub
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -34,7 +34,7 @@ def offline_bot(db: Database, hub: Hub) -> BotRunner:
 
 async def test_stopping_drops_answers_in_retrieval_and_keeps_running_streams(
         db: Database) -> None:
-    hub = Hub(MemoryBroker())
+    hub = Hub(InProcessPubSub())
     bot = offline_bot(db, hub)
     never = asyncio.get_running_loop().create_future()
     retrieving = asyncio.ensure_future(asyncio.shield(never))
@@ -60,7 +60,7 @@ async def test_a_late_cancel_from_this_process_spares_its_newer_stream(db: Datab
     answer B replaces A here. When A's message comes back through Redis after B started,
     it must not cancel B: that question would go unanswered (seen in the resume bench).
     Another process's cancel still stops B."""
-    hub = Hub(MemoryBroker())
+    hub = Hub(InProcessPubSub())
     bot = offline_bot(db, hub)
     never = asyncio.get_running_loop().create_future()
     newer = asyncio.ensure_future(asyncio.shield(never))

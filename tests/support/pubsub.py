@@ -1,4 +1,6 @@
-"""In-process broker: for a single process and for tests of the hub alone."""
+"""An in-process pub/sub for tests of the hub alone (server.broker.base.PubSub): delivery
+at once, in this process; subclasses hold or fail publishes. The server itself always runs
+with Redis (the CLI starts an embedded one), so there is no in-memory broker there."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Awaitable
 from server.broker.base import OnMessage, OnResync
 
 
-class MemoryBroker:
+class InProcessPubSub:
     def __init__(self) -> None:
         self._channels: set[str] = set()
         self._on_message: OnMessage | None = None

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -36,7 +36,7 @@ log = logging.getLogger("clienta.bot")
 @dataclass(slots=True)
 class LiveStream:
     stream_id: str
-    task: asyncio.Task[None] = field(init=False, repr=False)  # set once the task exists
+    task: asyncio.Task[None]
     text: str = ""
     streaming: bool = False  # bot.start sent: past retrieval
 
@@ -134,32 +134,34 @@ class BotRunner:
         previous = self.live.get(key)
         if previous is not None:
             previous.task.cancel()
-        live = LiveStream(uuid.uuid4().hex)
-        live.task = asyncio.create_task(
-            self._run(org_id, org_name, conversation_id, question, locale, live, previous),
+        stream_id = uuid.uuid4().hex
+        task = asyncio.create_task(
+            self._run(org_id, org_name, conversation_id, stream_id, question, locale, previous),
             name=f"bot-{key}",
         )
-        self.live[key] = live
+        self.live[key] = LiveStream(stream_id, task)
 
-    async def _run(self, org_id: UUID, org_name: str, conversation_id: UUID, question: str,
-                   locale: str | None, live: LiveStream, previous: LiveStream | None) -> None:
-        # Each answer is handed its own LiveStream: one looked up in `live` after a wait
-        # may be a newer question's, or gone (a burst of questions cancels each answer
-        # while it waits for the one before), and its clean-up would remove the newer
-        # one's entry or find none (a KeyError nobody retrieved).
+    async def _run(self, org_id: UUID, org_name: str, conversation_id: UUID, stream_id: str,
+                   question: str, locale: str | None, previous: LiveStream | None) -> None:
+        # Its own entry is taken before the first await: looked up after a wait it may be
+        # a newer question's, or gone (a burst of questions cancels each answer while it
+        # waits for the one before), and its clean-up would remove the newer one's entry
+        # or find none (a KeyError nobody retrieved).
         key = str(conversation_id)
+        live = self.live.get(key)
+        if live is not None and live.stream_id != stream_id:
+            live = None  # already replaced (and so cancelled)
         try:
             if previous is not None:
                 # the previous answer keeps its partial text first; wait() does not raise
                 # its exception, nor swallow this task's own cancellation
                 await asyncio.wait({previous.task})
             # a stream of this conversation on another process stops too
-            await self.hub.control(room(key),
-                                   self._cancel_message(except_stream=live.stream_id))
-            await self._stream(org_id, org_name, conversation_id, live.stream_id, question,
-                               locale, live)
+            await self.hub.control(room(key), self._cancel_message(except_stream=stream_id))
+            await self._stream(org_id, org_name, conversation_id, stream_id, question, locale,
+                               live)
         finally:
-            if self.live.get(key) is live:
+            if live is not None and self.live.get(key) is live:
                 del self.live[key]
 
     async def _context(self, org_id: UUID, conversation_id: UUID) -> list[tuple[str, str]]:

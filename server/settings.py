@@ -94,6 +94,8 @@ class Settings:
     kb_answer_threshold: float = 0.2
     # re-embed chunks of another embedding model at start-up (one worker does it)
     kb_reindex_on_start: bool = True
+    # re-indexes one process runs at once (each holds a pool connection for its lock)
+    kb_max_reindexes: int = 2
     presence_ttl_s: float = 15.0
     queue_wait_s: float = 120.0
     log_level: str = "info"
@@ -156,6 +158,7 @@ class Settings:
             kb_chunk_chars=int(e.get("CLIENTA_KB_CHUNK_CHARS", 800)),
             kb_reindex_on_start=e.get("CLIENTA_KB_REINDEX_ON_START", "1").lower()
             not in ("0", "false", "no", "off"),
+            kb_max_reindexes=int(e.get("CLIENTA_KB_MAX_REINDEXES", 2)),
             kb_answer_threshold=float(e.get("CLIENTA_KB_THRESHOLD", 0.2)),
             presence_ttl_s=float(e.get("CLIENTA_PRESENCE_TTL", 15.0)),
             queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),

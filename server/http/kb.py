@@ -225,7 +225,7 @@ async def reindex(request: Request) -> Response:
     principal = await authenticate(request, EDITORS)
     force = request.query_params.get("force", "") in ("1", "true", "yes")
     try:
-        _kb(request).reindex_in_background(principal.org_id, force=force)
+        await _kb(request).reindex_in_background(principal.org_id, force=force)
     except KbError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
     return JSONResponse({"status": "processing"}, status_code=202)

@@ -71,3 +71,8 @@ class DocumentNotFound(KbError):
 class Busy(KbError):
     status = 503
     code = "busy"
+
+
+class ReindexRunning(KbError):
+    status = 409
+    code = "conflict"

@@ -7,11 +7,20 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from server.domain.knowledge import DocKind, DocStatus, DocumentInfo, UnansweredQuestion
 from server.kb import ingest
-from server.kb.model import Busy, DocumentNotFound, Ingested, KbError, Passage, TooLarge
+from server.kb.model import (
+    Busy,
+    DocumentNotFound,
+    Ingested,
+    KbError,
+    Passage,
+    ReindexRunning,
+    TooLarge,
+)
 from server.kb.parse import ParsedDocument, detect_kind, parse_document, parse_text
 from server.kb.retrieval import Retrieval, RetrievalConfig, Retriever
 from server.llm.embeddings import Embedder, HashingEmbedder, OpenAIEmbedder
@@ -65,6 +74,7 @@ class KnowledgeBase:
         self._jobs: dict[asyncio.Task[None], _Job | None] = {}
         self._closing = False
         self._reindex_on_start = reindex_on_start
+        self._reindexing = 0  # re-indexes asked for by staff, running in this process
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -267,10 +277,46 @@ class KnowledgeBase:
         """Re-embed this organisation's chunks of another model (all of them with force)."""
         return await ingest.reembed_org(self.db, org_id, self.embedder, force=force)
 
-    def reindex_in_background(self, org_id: UUID, *, force: bool = False) -> None:
+    async def reindex_in_background(self, org_id: UUID, *, force: bool = False) -> None:
+        """Start re-indexing this organisation, unless it is being re-indexed already on
+        any process (ReindexRunning): a session lock per organisation, held by the job
+        until it ends. A forced one re-embeds every chunk, paid per token."""
         if self._closing:
             raise Busy("the server is shutting down; retry shortly")
-        self._spawn(self.reindex(org_id, force=force), None)
+        if self._reindexing >= self.settings.kb_max_reindexes:
+            raise Busy("too many re-indexes are running; retry shortly")
+        self._reindexing += 1  # before the awaits: concurrent calls see it
+        try:
+            lock_conn = await self.db.pool.acquire()
+            try:
+                locked = await store.try_org_reindex_lock(lock_conn, org_id)
+            except BaseException:
+                await self.db.pool.release(lock_conn)
+                raise
+            if not locked:
+                await self.db.pool.release(lock_conn)
+                raise ReindexRunning("this knowledge base is being re-indexed already; "
+                                     "try again when that is done")
+        except BaseException:
+            self._reindexing -= 1
+            raise
+        self._spawn(self._reindex_locked(lock_conn, org_id, force), None)
+
+    async def _reindex_locked(self, lock_conn: Any, org_id: UUID, force: bool) -> None:
+        try:
+            count = await self.reindex(org_id, force=force)
+            log.info("re-embedded %d chunks of org %s", count, org_id)
+        except Exception as exc:  # the embedding service failing: staff may ask again
+            log.warning("re-indexing org %s failed: %s", org_id, type(exc).__name__)
+        finally:
+            try:
+                await store.release_org_reindex_lock(lock_conn, org_id)
+            except BaseException:
+                lock_conn.terminate()  # a closed session holds no lock
+                raise
+            finally:
+                await self.db.pool.release(lock_conn)
+                self._reindexing -= 1
 
     async def _reindex_all(self) -> None:
         # one worker of several does it: the others skip while the session lock is held
@@ -281,7 +327,12 @@ class KnowledgeBase:
                 async with self.db.unscoped() as conn:
                     orgs = await store.orgs_with_stale_chunks_all_orgs(conn, self.embedder.name)
                 for org_id in orgs:
-                    count = await self.reindex(org_id)
+                    if not await store.try_org_reindex_lock(lock_conn, org_id):
+                        continue  # staff asked for one: it is running already
+                    try:
+                        count = await self.reindex(org_id)
+                    finally:
+                        await store.release_org_reindex_lock(lock_conn, org_id)
                     log.info("re-embedded %d chunks of org %s with %s", count, org_id,
                              self.embedder.name)
             finally:

@@ -384,3 +384,17 @@ async def try_reindex_lock(conn: asyncpg.Connection) -> bool:
 
 async def release_reindex_lock(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_unlock(hashtext('clienta.kb.reindex'))")
+
+
+async def try_org_reindex_lock(conn: asyncpg.Connection, org_id: UUID) -> bool:
+    """A session lock per organisation: one re-index of its chunks at a time, on any
+    process (the two-key form: apart from the start-up lock's key space)."""
+    return await conn.fetchval(
+        "SELECT pg_try_advisory_lock(hashtext('clienta.kb.reindex'), hashtext($1::text))",
+        str(org_id))
+
+
+async def release_org_reindex_lock(conn: asyncpg.Connection, org_id: UUID) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_unlock(hashtext('clienta.kb.reindex'), hashtext($1::text))",
+        str(org_id))

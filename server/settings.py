@@ -102,6 +102,9 @@ class Settings:
     # idle HTTP keep-alive: longer than the idle timeout of a proxy in front (60 s for
     # nginx and AWS ALB), or the server closes connections the proxy is about to reuse
     http_keepalive_s: float = 75.0
+    # a connection's first request, or any request once begun, must arrive this fast:
+    # its head within this, its body with no pause this long (else 408 and closed)
+    http_read_timeout_s: float = 15.0
     # an HTTP request body (JSON) is refused with 413 past this; KB uploads have their own
     max_json_bytes: int = 64 * 1024
     # a JSON body nested deeper is refused with 400 (real bodies are 2-3 levels deep)
@@ -129,6 +132,7 @@ class Settings:
             frame_rate_per_s=float(e.get("CLIENTA_FRAME_RATE", 20.0)),
             max_bad_frames=int(e.get("CLIENTA_MAX_BAD_FRAMES", 10)),
             outbox_max_bytes=int(e.get("CLIENTA_OUTBOX_MAX_BYTES", 1024 * 1024)),
+            hello_timeout_s=float(e.get("CLIENTA_WS_HELLO_TIMEOUT", 10.0)),
             ping_interval_s=float(e.get("CLIENTA_WS_PING_INTERVAL", 20.0)),
         )
         return cls(
@@ -164,6 +168,7 @@ class Settings:
             queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),
             log_level=e.get("CLIENTA_LOG_LEVEL", "info"),
             http_keepalive_s=float(e.get("CLIENTA_HTTP_KEEPALIVE", 75.0)),
+            http_read_timeout_s=float(e.get("CLIENTA_HTTP_READ_TIMEOUT", 15.0)),
             max_json_bytes=int(e.get("CLIENTA_MAX_JSON_BYTES", 64 * 1024)),
             max_json_depth=int(e.get("CLIENTA_MAX_JSON_DEPTH", 32)),
             demo_site_key=e.get("CLIENTA_DEMO_SITE_KEY") or None,

@@ -9,7 +9,10 @@ The RFC 6455 work is `server/protocol/websocket.py`. What this layer adds:
 - `abort` queues the close frame past backpressure and drops the socket after a grace, so
   a reader that stopped costs nothing more (ASGI's close would wait behind its buffer);
 - keepalive is one sweep per process over all sockets (`Sockets`), not a timer each: a
-  socket silent for `ping_interval` gets a ping, one silent for twice that is dropped.
+  socket silent for `ping_interval` gets a ping, one silent for twice that is dropped;
+- every byte for the peer, pongs and close frames included, goes through `_put`, which
+  cuts a socket whose transport would hold more than the outbox bound; while the peer
+  does not take our writes we stop reading it and answer only its latest ping.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ log = logging.getLogger("clienta.wire")
 ABORT_GRACE_S = 1.0
 CLOSE_TIMEOUT_S = 2.0
 INBOX_HIGH = 64  # frames read but not yet taken by the session: stop reading past this
+# frames corked this iteration past this many bytes go to the transport at once, so its
+# backpressure (and the outbox bound) applies within one iteration's fan-out too
+CORK_MAX_BYTES = 64 * 1024
 OP_FOR = {str: ws.OP_TEXT, bytes: ws.OP_BINARY}
 
 Endpoint = Callable[["WireSocket"], Awaitable[None]]
@@ -49,7 +55,8 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 
 
 class Sockets:
-    """Every open websocket of this process, and the one keepalive sweep over them."""
+    """Every open websocket of this process, the one keepalive sweep over them, and the
+    transport's limits (`http_switch` reads its HTTP read timeout here too)."""
 
     def __init__(self, endpoints: dict[str, Endpoint], services: Any,
                  ping_interval_s: float, max_frame_bytes: int) -> None:
@@ -57,6 +64,10 @@ class Sockets:
         self.services = services
         self.ping_interval_s = ping_interval_s
         self.max_frame_bytes = max_frame_bytes
+        settings = services.settings
+        # what one socket's transport may hold for its peer, control frames included
+        self.max_out_bytes: int = settings.limits.outbox_max_bytes
+        self.http_read_timeout_s: float = settings.http_read_timeout_s
         self.open: set[WireSocket] = set()
         # sockets with frames written this loop iteration; one callback flushes them all
         self._corked: list[WireSocket] = []
@@ -119,6 +130,10 @@ class WireSocket(asyncio.Protocol):
         self.drain_waiters: list[asyncio.Future[None]] = []
         self.writable = True
         self.read_paused = False
+        self.inbox_full = False
+        self.max_out = 0  # set by the upgrade, before anything is written
+        # the latest ping not yet answered because the peer is not taking our writes
+        self.pong_due: bytes | None = None
         self.accepted = False
         self.close_sent = False
         self.lost = False
@@ -128,6 +143,7 @@ class WireSocket(asyncio.Protocol):
         # frames written during this loop iteration: one send() for all of them, so a
         # member of many busy rooms costs one syscall per iteration, not one per frame
         self.pending: list[bytes] | None = None
+        self.pending_bytes = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -141,27 +157,32 @@ class WireSocket(asyncio.Protocol):
             return
         if self.parser is None or self.lost:
             return
-        self.last_rx = self.loop.time()
         try:
             events = self.parser.feed(data)
         except ProtocolError as exc:
             if self.close_code is None:
                 self._fail(exc.code, exc.reason)
             return
+        if events:  # a whole frame is news; half of one trickled forever is silence
+            self.last_rx = self.loop.time()
         for opcode, payload in events:
             if opcode <= ws.OP_BINARY:
                 if self.close_code is None:  # closing: only the peer's close matters now
                     self.inbox.append(payload)  # type: ignore[arg-type]
             elif opcode == ws.OP_PING:
-                if not self.close_sent:
+                if self.close_sent:
+                    pass
+                elif self.writable:
                     self._write(ws.frame(ws.OP_PONG, payload))  # type: ignore[arg-type]
+                else:  # RFC 6455 5.5.3: answering only the most recent ping is enough
+                    self.pong_due = payload  # type: ignore[assignment]
             elif opcode == ws.OP_CLOSE:
                 code, _ = payload  # type: ignore[misc]
                 self._closed_by_peer(code)
                 break
-        if len(self.inbox) > INBOX_HIGH and not self.read_paused:
-            self.read_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
+        if len(self.inbox) > INBOX_HIGH and not self.inbox_full:
+            self.inbox_full = True
+            self._pace()
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -176,9 +197,14 @@ class WireSocket(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writable = False
+        self._pace()
 
     def resume_writing(self) -> None:
         self.writable = True
+        pong, self.pong_due = self.pong_due, None
+        if pong is not None and not self.close_sent:
+            self._write(ws.frame(ws.OP_PONG, pong))
+        self._pace()
         self._wake_writers()
 
     def shutdown(self) -> None:
@@ -210,6 +236,7 @@ class WireSocket(asyncio.Protocol):
             self._reject(404 if sockets else 503, "no websocket endpoint here")
             return
         self.parser = ws.FrameParser(sockets.max_frame_bytes)
+        self.max_out = sockets.max_out_bytes
         self.conn_id = sockets.new_id()
         sockets.open.add(self)
         task = self.loop.create_task(endpoint(self))
@@ -267,9 +294,9 @@ class WireSocket(asyncio.Protocol):
                 if timer is not None:
                     timer.cancel()
         message = self.inbox.popleft()
-        if self.read_paused and len(self.inbox) < INBOX_HIGH // 2 and not self.lost:
-            self.read_paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
+        if self.inbox_full and len(self.inbox) < INBOX_HIGH // 2:
+            self.inbox_full = False
+            self._pace()
         return message
 
     def write_now(self, payload: str | bytes | Shared) -> bool:
@@ -286,21 +313,24 @@ class WireSocket(asyncio.Protocol):
             wire = ws.frame(OP_FOR[type(payload)],
                             payload.encode() if isinstance(payload, str) else payload)
             if self.pending is None:
-                self.transport.write(wire)  # type: ignore[union-attr]
+                self._put(wire)
                 return True
         pending = self.pending
         if pending is None:
             self.pending = [wire]
+            self.pending_bytes = len(wire)
             self.sockets.cork(self)  # type: ignore[union-attr]  # set once accepted
         else:
             pending.append(wire)
+            self.pending_bytes += len(wire)
+            if self.pending_bytes > CORK_MAX_BYTES:
+                self.flush()  # the sweep's flush then finds nothing left
         return True
 
     def flush(self) -> None:
         pending, self.pending = self.pending, None
-        if pending and not self.lost and not self.transport.is_closing():  # type: ignore[union-attr]
-            self.transport.write(  # type: ignore[union-attr]
-                pending[0] if len(pending) == 1 else b"".join(pending))
+        if pending:
+            self._put(pending[0] if len(pending) == 1 else b"".join(pending))
 
     async def send(self, payload: str | bytes) -> None:
         """Write a frame once the socket drains; raises Disconnected if it never will."""
@@ -346,8 +376,38 @@ class WireSocket(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if self.pending:
             self.flush()  # frames written before keep their place
-        if not self.lost and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        self._put(data)
+
+    def _put(self, data: bytes) -> None:
+        """Every byte for the peer after the upgrade goes out here. A transport that would
+        hold more than the outbox bound has a peer that is not reading: cut it (a close
+        frame would only queue behind the rest)."""
+        transport = self.transport
+        if self.lost or transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() + len(data) > self.max_out:
+            log.warning("peer not reading, cut", extra={
+                "conn_id": self.conn_id, "queued_bytes": transport.get_write_buffer_size()})
+            if self.close_code is None:
+                self.close_code = 1012
+            if self.services is not None:
+                self.services.metrics.slow_consumers.inc()
+            transport.abort()
+            self._wake()
+            return
+        transport.write(data)
+
+    def _pace(self) -> None:
+        """Read the peer only while the session keeps up with its frames and the peer
+        takes ours: one that sends (pings, say) without reading is left to TCP's flow
+        control, and the keepalive sweep drops it once it has been unread long enough."""
+        paused = self.inbox_full or not self.writable
+        if paused != self.read_paused and not self.lost and self.transport is not None:
+            self.read_paused = paused
+            if paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def _closed_by_peer(self, code: int) -> None:
         if not self.close_sent:

@@ -26,6 +26,9 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x
 VALID_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
                          1014})
 PROTOCOL_ERROR, INVALID_DATA, TOO_BIG = 1002, 1007, 1009
+# fragments of one message: empty continuation frames add nothing to its size, so the
+# size limit alone would let a peer grow the fragment list for ever
+MAX_FRAGMENTS = 1024
 
 
 class HandshakeError(Exception):
@@ -203,6 +206,8 @@ class FrameParser:
         if opcode == OP_CONT:
             if self._frag_op is None:
                 raise ProtocolError(PROTOCOL_ERROR, "continuation without a message")
+            if len(self._frags) >= MAX_FRAGMENTS:
+                raise ProtocolError(TOO_BIG, f"message in over {MAX_FRAGMENTS} fragments")
             self._frags.append(payload)
             self._frag_len += len(payload)
             if not fin:

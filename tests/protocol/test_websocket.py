@@ -137,6 +137,17 @@ def test_violations_name_their_close_code(raw: bytes, code: int) -> None:
     assert caught.value.code == code
 
 
+def test_endless_empty_fragments_are_refused() -> None:
+    """Empty continuations add nothing to a message's size: their count is bounded."""
+    parser = FrameParser(MAX)
+    parser.feed(client(Opcode.TEXT, b"a", fin=False))
+    empty = client(Opcode.CONT, b"", fin=False)
+    parser.feed(empty * (ws.MAX_FRAGMENTS - 1))
+    with pytest.raises(ProtocolError) as caught:
+        parser.feed(empty)
+    assert caught.value.code == 1009
+
+
 def test_an_oversized_frame_is_refused_from_its_header_alone() -> None:
     header = client(Opcode.BINARY, b"x" * 70_000)[:14]
     with pytest.raises(ProtocolError) as caught:

@@ -147,7 +147,7 @@ class TimedHttpProtocol(HttpToolsProtocol):
             return
         cycle = self.cycle
         busy = cycle is not None and not cycle.response_complete
-        if self.flow.read_paused or (busy and self.in_head):
+        if self.flow.read_paused or (busy and (self.in_head or cycle.waiting_for_100_continue)):
             self._arm(None)  # waiting on us, not on the peer: look again later
             return
         if not busy or not cycle.response_started:

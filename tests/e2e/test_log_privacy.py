@@ -224,7 +224,10 @@ async def _agent_user(http: httpx.AsyncClient, m: str) -> str:
 async def test_no_text_a_user_sent_appears_in_the_servers_log(make_server) -> None:
     server = make_server({"CLIENTA_LOG_LEVEL": "debug"})
     m = uuid.uuid4().hex
-    async with _AsciiJson(base_url=server.url, timeout=30) as http:
+    # a fresh connection per request: uvicorn closes one after a 500, and a request sent
+    # on it meanwhile would fail in the client
+    async with _AsciiJson(base_url=server.url, timeout=30,
+                          limits=httpx.Limits(max_keepalive_connections=0)) as http:
         org = await _accounts(http, m)
         await _knowledge(http, org, m)
         conv = await _sockets(server.ws_url, http, org, m)

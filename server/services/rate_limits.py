@@ -37,7 +37,7 @@ Command = Callable[..., Awaitable[Any]]
 class Scope(StrEnum):
     """What a limit counts; the value is the Redis key's middle part."""
 
-    VISITOR_FRAMES = "vf"  # every frame of one visitor, over all its sockets
+    VISITOR_FRAMES = "vf"  # a visitor's other frames that write or publish (read, typing...)
     VISITOR_MESSAGES = "vm"  # frames that store or publish something
     IP_SOCKETS = "is"  # websocket sessions opened from one IP
     IP_CONVERSATIONS = "ic"  # conversations created from one IP

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.domain.roles import Role
 from server.services.accounts import AccountError
 from server.settings import Settings
 
@@ -45,7 +46,7 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
             actor = await services.accounts.authenticate(out["token"])
             try:
                 await services.accounts.create_user(actor, DEMO_AGENT, DEMO_PASSWORD,
-                                                    "Ploy (demo agent)", "agent")
+                                                    "Ploy (demo agent)", Role.AGENT)
             except AccountError:
                 pass
             if services.kb is not None:

@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from server.domain.roles import Author
+
 
 class Tally:
     """A plain counter for per-frame hot paths: an int add, read at scrape time."""
@@ -54,7 +56,7 @@ class Metrics:
         r.register(_Tallies(CounterMetricFamily, "clienta_frames_out", "Frames sent",
                             self.frames_out))
         # per stored message: an int add, not labels(...).inc() (~3 µs each, measured)
-        self.messages_stored = {role: Tally() for role in ("visitor", "bot", "agent", "system")}
+        self.messages_stored = {role: Tally() for role in Author}
         r.register(_Tallies(CounterMetricFamily, "clienta_messages_stored", "Events stored",
                             self.messages_stored, label="author"))
         self.bot_ttft = Histogram("clienta_bot_time_to_first_token_seconds",

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from server.domain.client_ip import client_ip, parse_networks
+from server.domain.roles import MANAGERS
 from server.http.auth import CSRF_HEADER, SESSION_COOKIE, authenticate
 from server.http.errors import ApiError
 from server.http.params import json_body, require_str
@@ -107,7 +108,7 @@ async def login(request: Request) -> JSONResponse:
 
 
 async def create_user(request: Request) -> JSONResponse:
-    actor = await authenticate(request, {"owner", "admin"})
+    actor = await authenticate(request, MANAGERS)
     body = await json_body(request)
     email, password = _email(body), _password(body)
     name = require_str(body, "name", max_len=200, min_len=0) or ""

@@ -11,14 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from server.domain.modes import Mode
+from server.domain.roles import STAFF
 from server.http.auth import authenticate
 from server.http.conversations import parse_uuid
 from server.http.errors import ApiError
 from server.http.params import clean_text, json_body, query_int, require_str
 from server.storage import agent_tools
 
-MODES = {"bot", "queued", "agent", "closed"}
-STAFF_WRITE = {"owner", "admin", "agent"}
+MODES = frozenset(Mode)
 
 
 def _cursor(summary: dict) -> str:
@@ -48,9 +49,9 @@ async def list_conversations(request: Request) -> JSONResponse:
             raise ApiError(422, "bad_request", "mode must be bot, queued, agent or closed")
     status = q.get("status")
     if status == "open":
-        modes = [m for m in (modes or MODES) if m != "closed"]
+        modes = [m for m in (modes or MODES) if m != Mode.CLOSED]
     elif status == "closed":
-        modes = ["closed"]
+        modes = [Mode.CLOSED]
     elif status is not None:
         raise ApiError(422, "bad_request", "status must be open or closed")
     assignee = q.get("assignee")
@@ -84,7 +85,7 @@ async def get_conversation(request: Request) -> JSONResponse:
 
 
 async def put_tags(request: Request) -> JSONResponse:
-    principal = await authenticate(request, STAFF_WRITE)
+    principal = await authenticate(request, STAFF)
     conversation_id = parse_uuid(request.path_params["id"], "conversation")
     body = await json_body(request)
     tags = body.get("tags")
@@ -114,7 +115,7 @@ def _canned_fields(body: dict, partial: bool) -> tuple[str | None, str | None]:
 
 
 async def create_canned(request: Request) -> JSONResponse:
-    principal = await authenticate(request, {"owner", "admin", "agent"})
+    principal = await authenticate(request, STAFF)
     shortcut, text = _canned_fields(await json_body(request), partial=False)
     canned_id = uuid4()
     async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
@@ -126,18 +127,23 @@ async def create_canned(request: Request) -> JSONResponse:
 
 
 async def update_canned(request: Request) -> JSONResponse:
-    principal = await authenticate(request, {"owner", "admin", "agent"})
+    principal = await authenticate(request, STAFF)
     canned_id = parse_uuid(request.path_params["id"], "canned response")
     shortcut, text = _canned_fields(await json_body(request), partial=True)
     async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
-        row = await agent_tools.update_canned(conn, principal.org_id, canned_id, shortcut, text)
+        try:
+            row = await agent_tools.update_canned(conn, principal.org_id, canned_id, shortcut,
+                                                  text)
+        except agent_tools.ShortcutTaken:
+            raise ApiError(409, "conflict",
+                           "a canned response with this shortcut exists") from None
     if row is None:
         raise ApiError(404, "not_found", "no such canned response")
     return JSONResponse(row)
 
 
 async def delete_canned(request: Request) -> Response:
-    principal = await authenticate(request, {"owner", "admin", "agent"})
+    principal = await authenticate(request, STAFF)
     canned_id = parse_uuid(request.path_params["id"], "canned response")
     async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
         if not await agent_tools.delete_canned(conn, principal.org_id, canned_id):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from starlette.requests import HTTPConnection
 
 from server.http.errors import ApiError
@@ -24,7 +26,7 @@ def bearer_token(request: HTTPConnection) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def authenticate(request: HTTPConnection, roles: set[str] | None = None) -> Principal:
+async def authenticate(request: HTTPConnection, roles: Set[str] | None = None) -> Principal:
     token = bearer_token(request)
     principal = await request.app.state.services.accounts.authenticate(token or "")
     if principal is None:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.domain.knowledge import DocStatus
+from server.domain.roles import MANAGERS, STAFF
 from server.http.auth import authenticate
 from server.http.body_limits import RouteLimit
 from server.http.errors import ApiError
@@ -23,8 +24,8 @@ from server.kb.prompt import sources_of
 from server.kb.service import KnowledgeBase, Upload
 from server.settings import Settings
 
-EDITORS = {"owner", "admin"}
-READERS = {"owner", "admin", "agent"}
+EDITORS = MANAGERS
+READERS = STAFF
 _ENVELOPE = 64 * 1024  # multipart boundaries and form fields around the file
 
 

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from server.domain.roles import MANAGERS
 from server.http.auth import authenticate
 from server.http.errors import ApiError
 from server.http.params import clean_text, json_body
@@ -23,7 +24,7 @@ async def get_org(request: Request) -> JSONResponse:
 
 
 async def patch_org(request: Request) -> JSONResponse:
-    principal = await authenticate(request, {"owner", "admin"})
+    principal = await authenticate(request, MANAGERS)
     body = await json_body(request)
     origins = body.get("allowed_origins")
     if origins is not None and (not isinstance(origins, list) or len(origins) > 100 or not all(

@@ -10,13 +10,14 @@ import html
 from collections.abc import Sequence
 
 from server.domain.knowledge import ChunkKind
+from server.domain.roles import Author
 from server.kb.model import Passage
 from server.llm.chat import ChatRequest
 
 MAX_HISTORY_TURNS = 12
 MAX_TURN_CHARS = 4000
-_ROLES = {"visitor": "user", "user": "user", "bot": "assistant", "assistant": "assistant",
-          "agent": "assistant"}
+_ROLES = {Author.VISITOR: "user", "user": "user", Author.BOT: "assistant", "assistant": "assistant",
+          Author.AGENT: "assistant"}
 _LANGUAGES = {"en": "English", "th": "Thai"}
 
 GUARD = (

@@ -18,13 +18,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from server.domain.passwords import PasswordPolicy
+from server.domain.roles import MANAGERS, Role
 from server.mail.base import Mail, Mailer
 from server.storage import accounts as store
 from server.storage.db import Database, set_tenant
 
 log = logging.getLogger("clienta.accounts")
-
-ROLES = ("owner", "admin", "agent", "viewer")
 
 EXISTING_ACCOUNT_NOTICE = (
     "Someone (perhaps you) just tried to sign up for Clienta with this email address.\n\n"
@@ -50,12 +49,9 @@ class _AddressTaken(Exception):
 class Principal:
     user_id: UUID
     org_id: UUID
-    role: str
+    role: Role
     name: str
     email: str
-
-    def can(self, *roles: str) -> bool:
-        return self.role in roles
 
 
 def hash_token(token: str) -> bytes:
@@ -103,7 +99,7 @@ class AccountService:
             async with self.db.unscoped() as conn:
                 await store.insert_org(conn, org_id, org_name, site_key)
                 await set_tenant(conn, org_id)
-                if not await store.insert_user(conn, user_id, org_id, email, name, "owner",
+                if not await store.insert_user(conn, user_id, org_id, email, name, Role.OWNER,
                                                password_hash):
                     raise _AddressTaken  # the org row goes with the rolled-back transaction
                 token = await self._issue_token(conn, org_id, user_id)
@@ -144,11 +140,11 @@ class AccountService:
 
     async def create_user(self, actor: Principal, email: str, password: str, name: str,
                           role: str) -> str:
-        if not actor.can("owner", "admin"):
+        if actor.role not in MANAGERS:
             raise AccountError(403, "forbidden", "only owners and admins add users")
-        if role not in ROLES:
-            raise AccountError(422, "bad_request", f"role must be one of {', '.join(ROLES)}")
-        if role == "owner" and actor.role != "owner":
+        if role not in tuple(Role):
+            raise AccountError(422, "bad_request", f"role must be one of {', '.join(Role)}")
+        if role == Role.OWNER and actor.role != Role.OWNER:
             raise AccountError(403, "forbidden", "only an owner can add an owner")
         self._check_password(password, email)
         user_id = uuid4()
@@ -166,4 +162,4 @@ class AccountService:
             user = await store.user_by_token(conn, hash_token(token))
         if user is None:
             return None
-        return Principal(user.id, user.org_id, user.role, user.name, user.email)
+        return Principal(user.id, user.org_id, Role(user.role), user.name, user.email)

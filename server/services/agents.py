@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from server.domain.modes import Mode, Trigger
+from server.domain.roles import MANAGERS, Role
 from server.hub.rooms import Hub
 from server.presence.redis import RedisPresence
 from server.services.accounts import Principal
@@ -66,7 +67,7 @@ class AgentService:
 
     async def welcome(self, principal: Principal) -> dict[str, Any]:
         queue = await self.summaries(principal.org_id, modes=["queued"])
-        assigned = await self.summaries(principal.org_id, modes=["agent"],
+        assigned = await self.summaries(principal.org_id, modes=[Mode.AGENT],
                                         assignee_id=principal.user_id)
         return {"t": "welcome", "org_id": str(principal.org_id),
                 "user": {"id": str(principal.user_id), "name": principal.name,
@@ -110,7 +111,7 @@ class AgentService:
                              trigger: Trigger) -> None:
         def guard(conv: convs.Conversation) -> str | None:
             if (conv.mode == Mode.AGENT.value and conv.assignee_id != principal.user_id
-                    and principal.role not in ("owner", "admin")):
+                    and principal.role not in MANAGERS):
                 return "only the assigned agent (or an admin) can do this"
             return None
 
@@ -123,13 +124,13 @@ class AgentService:
         has no such conversation (then nobody hears of it)."""
         async with self.db.unit_of_work(principal.org_id) as conn:
             target = await accounts_store.user_in_org(conn, principal.org_id, to_user)
-        if target is None or target.role == "viewer":
+        if target is None or target.role == Role.VIEWER:
             raise ModeRefused("that user cannot take conversations")
 
         def guard(conv: convs.Conversation) -> str | None:
             if conv.mode != Mode.AGENT.value or (
                     conv.assignee_id != principal.user_id
-                    and principal.role not in ("owner", "admin")):
+                    and principal.role not in MANAGERS):
                 return "only the assigned agent (or an admin) can transfer"
             return None
 
@@ -153,7 +154,7 @@ class AgentService:
     async def track(self, principal: Principal, conn_id: str, away: bool) -> None:
         """Presence says who can take a conversation: a viewer is never counted online (a
         visitor would be told someone is there, and get no email offer)."""
-        if principal.role != "viewer":
+        if principal.role != Role.VIEWER:
             await self.presence.track(principal.org_id, principal.user_id, conn_id, away)
 
     async def after_queued(self, org_id: UUID, conversation_id: UUID) -> None:
@@ -171,11 +172,11 @@ class AgentService:
             users = {u: await accounts_store.user_in_org(conn, org_id, u) for u in loads}
         candidates = sorted((n, str(u)) for u, n in loads.items()
                             if n < org.agent_capacity and users[u] is not None
-                            and users[u].role != "viewer")
+                            and users[u].role != Role.VIEWER)
         for _, user_id in candidates:
             user = users[UUID(user_id)]
             assert user is not None
-            principal = Principal(user.id, org_id, user.role, user.name, user.email)
+            principal = Principal(user.id, org_id, Role(user.role), user.name, user.email)
             try:
                 await self.claim(principal, conversation_id)
             except ModeRefused:

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from server.domain.modes import Mode, TransitionError, Trigger, transition
+from server.domain.roles import Author
 from server.domain.system_text import has_text, system_text
 from server.hub.connection import Connection
 from server.hub.rooms import AUDIENCE_AGENTS, AUDIENCE_ALL, Hub, org_channel, room
@@ -182,7 +183,7 @@ class ConversationService:
         """Store a system message in the visitor's language."""
         async with self.db.unit_of_work(org_id) as conn:
             locale = await convs.visitor_locale(conn, org_id, conversation_id)
-        return await self.store(org_id, conversation_id, kind="msg", author_role="system",
+        return await self.store(org_id, conversation_id, kind="msg", author_role=Author.SYSTEM,
                                 text=system_text(key, locale, **args), meta=meta)
 
     def repair_gap(self, conn: Connection, conversation_id: str) -> None:
@@ -306,7 +307,7 @@ class ConversationService:
                 locale = await convs.visitor_locale(conn, org_id, conversation_id)
                 text = system_text(key, locale, **(message_args or {}))
                 appended = await messages.append(conn, org_id, conversation_id, kind="msg",
-                                                 author_role="system", text=text,
+                                                 author_role=Author.SYSTEM, text=text,
                                                  meta={"mode": target.value})
                 event = appended.event if appended else None
         if before_publish is not None:

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from server.domain.roles import Author
 from server.storage.conversations import _COLS, Conversation, _conv
 
 
@@ -83,9 +84,9 @@ async def auto_handoff(conn: asyncpg.Connection, org_id: UUID, conversation_id: 
     ))
 
 
-async def set_read(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, side: str,
+async def set_read(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, side: Author,
                    seq: int) -> None:
-    column = "visitor_read_seq" if side == "visitor" else "agent_read_seq"
+    column = "visitor_read_seq" if side == Author.VISITOR else "agent_read_seq"
     await conn.execute(
         f"UPDATE conversations SET {column} = greatest({column}, $3)"
         " WHERE org_id = $1 AND id = $2",
@@ -115,13 +116,22 @@ async def insert_canned(conn: asyncpg.Connection, org_id: UUID, canned_id: UUID,
     return status.endswith(" 1")
 
 
+class ShortcutTaken(Exception):
+    """Another canned response of the org has this shortcut."""
+
+
 async def update_canned(conn: asyncpg.Connection, org_id: UUID, canned_id: UUID,
                         shortcut: str | None, text: str | None) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "UPDATE canned_responses SET shortcut = coalesce($3, shortcut), text = coalesce($4, text)"
-        " WHERE org_id = $1 AND id = $2 RETURNING id, shortcut, text",
-        org_id, canned_id, shortcut, text,
-    )
+    try:
+        async with conn.transaction():  # a savepoint: the unit of work outlives a conflict
+            row = await conn.fetchrow(
+                "UPDATE canned_responses SET shortcut = coalesce($3, shortcut),"
+                " text = coalesce($4, text)"
+                " WHERE org_id = $1 AND id = $2 RETURNING id, shortcut, text",
+                org_id, canned_id, shortcut, text,
+            )
+    except asyncpg.UniqueViolationError:
+        raise ShortcutTaken from None
     return canned_row(row) if row else None
 
 

@@ -16,6 +16,8 @@ from uuid import UUID
 
 import asyncpg
 
+from server.domain.roles import Author
+
 REPLAY_BATCH = 1000  # events per replay read
 
 
@@ -41,7 +43,7 @@ class StoredEvent:
         author: dict[str, Any] = {"role": self.author_role}
         if self.author_name:
             author["name"] = self.author_name
-        if self.author_id is not None and self.author_role == "agent":
+        if self.author_id is not None and self.author_role == Author.AGENT:
             author["id"] = str(self.author_id)
         frame: dict[str, Any] = {
             "t": self.kind,

@@ -37,7 +37,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", extra={"path": request.url.path})
+    # the route's template, not the path: a path is whatever the client sent
+    route = request.scope.get("route")
+    log.exception("unhandled error", extra={"route": getattr(route, "path", None)})
     return error_response(500, "internal", "something went wrong on our side")
 
 

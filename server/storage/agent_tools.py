@@ -122,16 +122,20 @@ class ShortcutTaken(Exception):
 
 async def update_canned(conn: asyncpg.Connection, org_id: UUID, canned_id: UUID,
                         shortcut: str | None, text: str | None) -> dict[str, Any] | None:
+    # a savepoint, so the unit of work outlives a conflict; in SQL, because asyncpg's
+    # conn.transaction() refuses to nest in the unit of work's own BEGIN (InterfaceError)
+    await conn.execute("SAVEPOINT canned_update")
     try:
-        async with conn.transaction():  # a savepoint: the unit of work outlives a conflict
-            row = await conn.fetchrow(
-                "UPDATE canned_responses SET shortcut = coalesce($3, shortcut),"
-                " text = coalesce($4, text)"
-                " WHERE org_id = $1 AND id = $2 RETURNING id, shortcut, text",
-                org_id, canned_id, shortcut, text,
-            )
+        row = await conn.fetchrow(
+            "UPDATE canned_responses SET shortcut = coalesce($3, shortcut),"
+            " text = coalesce($4, text)"
+            " WHERE org_id = $1 AND id = $2 RETURNING id, shortcut, text",
+            org_id, canned_id, shortcut, text,
+        )
     except asyncpg.UniqueViolationError:
+        await conn.execute("ROLLBACK TO SAVEPOINT canned_update")
         raise ShortcutTaken from None
+    await conn.execute("RELEASE SAVEPOINT canned_update")
     return canned_row(row) if row else None
 
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
-import psutil
 import pytest
 import websockets
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from server.protocol.frames import AGENT_FRAMES, VISITOR_FRAMES, Field
+from tests.fuzz.observe import MAX_RSS_GROWTH, log_errors, log_offset, rss
 from tests.fuzz.strategies import any_frames, garbage, json_encoded, msgpack_encoded
 from tests.support.api import OrgHandle
 from tests.support.processes import ServerProcess
@@ -31,7 +31,6 @@ BATCH = 9  # frames between two pings
 # correct behaviour, but the fuzz is about what happens to frames that get through
 BATCH_PERIOD_S = 0.6
 PONG_DEADLINE_S = 10.0
-MAX_RSS_GROWTH = 50 * 2**20
 # close codes a hostile client may earn: the bad-frame or flooding budget, a frame
 # above the size limit, a UTF-8 error in a text frame
 ALLOWED_CLOSES = {4008, 1009, 1007}
@@ -189,29 +188,6 @@ class Run:
                 await self.client.close()
 
 
-def rss(pid: int) -> int:
-    """The server's resident memory, its children's included (uvicorn workers)."""
-    proc = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
-
-
-def log_errors(server: ServerProcess, offset: int) -> list[str]:
-    """Error records and tracebacks the server logged after `offset`."""
-    with open(server.log_path, "rb") as f:
-        f.seek(offset)
-        lines = f.read().decode(errors="replace").splitlines()
-    bad = []
-    for line in lines:
-        try:
-            level = json.loads(line).get("level")
-        except (ValueError, AttributeError):
-            level = None
-        if level in ("error", "critical") or any(
-                word in line for word in ("Traceback", "session failed", "frame failed")):
-            bad.append(line[:500])
-    return bad
-
-
 async def test_live_sockets_survive_generated_frames(clienta_server: ServerProcess,
                                                      org: OrgHandle) -> None:
     assert clienta_server.proc is not None
@@ -225,13 +201,13 @@ async def test_live_sockets_survive_generated_frames(clienta_server: ServerProce
     # warm: the first sockets of each kind and codec load what they need once
     for r in runs:
         await (await r.open()).close()
-    offset = clienta_server.log_path.stat().st_size
-    before = rss(clienta_server.proc.pid)
+    offset = log_offset(clienta_server)
+    before = rss(clienta_server)
 
     await asyncio.gather(*(r.run(plan, hello)
                            for r, plan, hello in zip(runs, plans, hellos, strict=True)))
 
-    after = rss(clienta_server.proc.pid)
+    after = rss(clienta_server)
     summary = {f"{r.role}/{r.codec}": {"sockets": r.sockets, "closes": r.closes}
                for r in runs}
     log.warning("socket fuzz: rss %.1f -> %.1f MB; %s", before / 2**20, after / 2**20,

@@ -104,10 +104,20 @@ def parse_document(
             found_title, sections = parse_markdown(text)
         else:
             found_title, sections = None, [Section("", _tidy(text))]
-    sections = [s for s in sections if s.text.strip()]
+    sections = [_storable(s) for s in sections if s.text.strip()]
     if not sections:
         raise EmptyDocument("the document has no text to learn from")
-    return ParsedDocument((title or found_title or default_title)[:300], kind, tuple(sections))
+    doc_title = (title or found_title or default_title).replace("\x00", "")[:300]
+    return ParsedDocument(doc_title, kind, tuple(sections))
+
+
+def _storable(section: Section) -> Section:
+    """A file's NUL characters mean nothing in its text (PDF extraction and UTF-8 files can
+    carry them), and Postgres text cannot hold them: they go."""
+    if "\x00" not in section.heading and "\x00" not in section.text:
+        return section
+    return Section(section.heading.replace("\x00", ""), section.text.replace("\x00", ""),
+                   section.kind)
 
 
 def parse_text(title: str, text: str) -> ParsedDocument:

@@ -131,3 +131,17 @@ def test_empty_documents_are_422(kind: DocKind, data: bytes) -> None:
 def test_json_text_uses_given_title() -> None:
     doc = parse_text("Opening hours", "We open at 7.")
     assert doc.title == "Opening hours" and doc.sections[0].text == "We open at 7."
+
+
+@pytest.mark.parametrize(("kind", "data"), [
+    (DocKind.TEXT, b"Opening\x00 hours are 9 to 5.\x00"),
+    (DocKind.MARKDOWN, b"# Hours\x00\n\nWe open\x00 at 9."),
+    (DocKind.HTML, b"<html><title>T\x00</title><body><p>Open\x00 at 9</p></body></html>"),
+    (DocKind.CSV, b"question,answer\nWhen\x00?,At 9\x00\n"),
+])
+def test_nul_characters_of_a_file_never_reach_storage(kind: DocKind, data: bytes) -> None:
+    doc = parse_document(data, kind, filename="f\x00.txt")
+    assert "\x00" not in doc.title
+    for section in doc.sections:
+        assert "\x00" not in section.heading and "\x00" not in section.text
+    assert any(section.text.strip() for section in doc.sections)

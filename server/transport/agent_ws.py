@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from server.domain.origins import same_host
+from server.domain.roles import Author
 from server.hub.rooms import org_channel, room
-from server.protocol import frames
+from server.protocol import frames, permissions
 from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import AGENT_FRAMES
 from server.services.accounts import Principal
@@ -22,8 +23,6 @@ from server.transport.socket import Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
 
 log = logging.getLogger("clienta.agent")
-
-WRITE_FRAMES = frozenset({"claim", "release", "transfer", "close", "msg", "note"})
 
 
 async def agent_endpoint(peer: WireSocket) -> None:
@@ -87,6 +86,11 @@ class AgentSession:
         me = self.me
         assert me is not None
         t = frame["t"]
+        refused = permissions.refusal(me.role, t)
+        if refused is not None:
+            self.sock.error(ErrorCode.FORBIDDEN, refused,
+                            frame.get("id") or frame.get("conversation_id"))
+            return
         if t == "away":
             self.away = frame["on"]
             await self.s.agents.track(me, self.conn.conn_id, self.away)
@@ -95,10 +99,6 @@ class AgentSession:
             self.sock.error(ErrorCode.BAD_FRAME, "hello was already received")
             return
         conv_id = UUID(frame["conversation_id"])
-        ref = frame.get("id") or frame["conversation_id"]
-        if t in WRITE_FRAMES and me.role == "viewer":
-            self.sock.error(ErrorCode.FORBIDDEN, "viewers can read but not act", ref)
-            return
         if t == "join":
             await self._join(conv_id, frame.get("last_seq", 0))
         elif t == "leave":
@@ -121,15 +121,15 @@ class AgentSession:
             key = str(conv_id)
             if await self._visible(conv_id):
                 await self.s.hub.publish(room(key), frames.typing(
-                    key, {"role": "agent", "name": me.name, "id": str(me.user_id)},
+                    key, {"role": Author.AGENT, "name": me.name, "id": str(me.user_id)},
                     frame["on"]))
         elif t == "read":
             if await self._visible(conv_id):
                 async with self.s.db.unit_of_work(me.org_id) as conn:
-                    await agent_tools.set_read(conn, me.org_id, conv_id, "agent", frame["seq"])
+                    await agent_tools.set_read(conn, me.org_id, conv_id, Author.AGENT, frame["seq"])
                 await self.s.hub.publish(room(str(conv_id)), {
                     "t": "read", "conversation_id": str(conv_id), "seq": frame["seq"],
-                    "author": {"role": "agent", "name": me.name}})
+                    "author": {"role": Author.AGENT, "name": me.name}})
 
     async def _visible(self, conv_id: UUID) -> bool:
         assert self.me is not None
@@ -173,17 +173,19 @@ class AgentSession:
         # a reply is stored only while this agent holds the conversation (checked in the
         # same statement); notes need only the conversation to be the org's
         stored = await self.s.conversations.store(
-            me.org_id, conv_id, kind=kind, author_role="agent", text=frame["text"],
+            me.org_id, conv_id, kind=kind, author_role=Author.AGENT, text=frame["text"],
             client_id=frame["id"], author_id=me.user_id, author_name=me.name or None,
             require_assignee=me.user_id if kind == "msg" else None,
             on_stored=lambda event: self.conn.send_soon(frames.ack(frame["id"], event.seq)),
             sender=self.conn)
         if stored is None:
             async with self.s.db.unit_of_work(me.org_id) as conn:
-                exists = await convs.get(conn, me.org_id, conv_id) is not None
-            if exists:
-                self.sock.error(ErrorCode.FORBIDDEN, "claim the conversation before replying",
-                                frame["id"])
+                conv = await convs.get(conn, me.org_id, conv_id)
+            if conv is not None:
+                # in agent mode the conversation is another agent's
+                refused = permissions.refusal(me.role, kind, conv.mode)
+                self.sock.error(ErrorCode.FORBIDDEN,
+                                refused or "another agent holds this conversation", frame["id"])
             else:
                 self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", frame["id"])
 

@@ -142,6 +142,32 @@ async def test_viewer_reads_but_cannot_act(clienta_server, org) -> None:
     await guest.close()
 
 
+
+async def test_viewer_typing_and_read_are_forbidden(clienta_server, org) -> None:
+    """A viewer's typing reached the visitor as an agent's and its read was a database write
+    (issue 16): both are refused, and the visitor's first typing and read frames are those
+    of the agent who sent them after the viewer."""
+    viewer, ploy = await org.add_user("viewer", "Vee"), await org.add_user("agent", "Ploy")
+    guest, welcome = await queued_visitor(clienta_server.ws_url, org)
+    conv = welcome["conversation_id"]
+    look, _ = await agent(clienta_server.ws_url, viewer["token"])
+    desk, _ = await agent(clienta_server.ws_url, ploy["token"])
+    await look.send({"t": "join", "conversation_id": conv})
+    await look.expect("joined")
+    await look.send({"t": "typing", "conversation_id": conv, "on": True})
+    err = await look.expect("error")
+    assert err["code"] == "forbidden" and err["ref"] == conv
+    await look.send({"t": "read", "conversation_id": conv, "seq": 2})
+    assert (await look.expect("error"))["code"] == "forbidden"
+    await desk.send({"t": "typing", "conversation_id": conv, "on": True})
+    typing = await guest.expect("typing")
+    assert typing["author"]["name"] == "Ploy"
+    await desk.send({"t": "read", "conversation_id": conv, "seq": 1})
+    assert (await guest.expect("read"))["seq"] == 1
+    assert len(guest.of_type("typing")) == 1 and len(guest.of_type("read")) == 1
+    for c in (look, desk, guest):
+        await c.close()
+
 async def test_agent_of_another_org_cannot_join(clienta_server, org) -> None:
     guest, welcome = await queued_visitor(clienta_server.ws_url, org)
     other = await signup(clienta_server.url, "Other")

@@ -18,7 +18,7 @@ function startConsole() {
     },
     close: function (code, info) {
       if (info.retry) return view.conn('Connection lost, reconnecting…');
-      logOut(code === 4001 ? 'Your session has ended. Please log in again.' : 'Access refused (' + code + ').');
+      logOut(code === CLOSE.UNAUTHORIZED ? 'Your session has ended. Please log in again.' : 'Access refused (' + code + ').');
     }
   });
 
@@ -147,7 +147,7 @@ function startConsole() {
       renderLists();
     },
     error: function (f) {
-      if (f.ref && room && room.pending[f.ref] && f.code !== 'rate_limited') {
+      if (f.ref && room && room.pending[f.ref] && f.code !== ERROR.RATE_LIMITED) {
         delete room.pending[f.ref];
         view.failed(f.ref);
       }

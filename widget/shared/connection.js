@@ -57,7 +57,7 @@ function createConnection(url, on) {
       // Closing a half-open socket waits for a handshake that never comes.
       var s = ws;
       try { s.close(); } catch (e) { /* already closing */ }
-      return lost(s, 1006);
+      return lost(s, CLOSE_ABNORMAL);
     }
     send({ t: 'ping' });
   }
@@ -89,7 +89,7 @@ function createConnection(url, on) {
       ws = null;
       if (s) {
         s.onopen = s.onmessage = s.onclose = null;
-        try { s.close(1000); } catch (e) { /* already closed */ }
+        try { s.close(CLOSE.NORMAL); } catch (e) { /* already closed */ }
       }
     },
     // Called once the server has welcomed us: only then is the link proven healthy.
@@ -98,8 +98,8 @@ function createConnection(url, on) {
     redial: function () {
       var s = ws;
       if (s) {
-        try { s.close(1000); } catch (e) { /* already closed */ }
-        lost(s, 1000);
+        try { s.close(CLOSE.NORMAL); } catch (e) { /* already closed */ }
+        lost(s, CLOSE.NORMAL);
       }
       clearTimeout(timer);
       connect();

@@ -178,8 +178,8 @@ function createChat(cfg, store, locale, t, emit) {
 
   function onError(f) {
     // unknown_type: an older server without our optional frames (identify, email).
-    if (f.code === 'unknown_type') return;
-    if (f.code === 'rate_limited') {
+    if (f.code === ERROR.UNKNOWN_TYPE) return;
+    if (f.code === ERROR.RATE_LIMITED) {
       view.notice(t('slowDown'));
       clearTimeout(retryTimer);
       retryTimer = setTimeout(flush, 3000);
@@ -190,7 +190,8 @@ function createChat(cfg, store, locale, t, emit) {
       store.save();
       view.failed(f.ref);
     }
-    view.notice(t(f.code === 'too_long' ? 'tooLong' : f.code === 'quota_exceeded' || f.code === 'unavailable' ? 'unavailable' : 'error'));
+    view.notice(t(f.code === ERROR.TOO_LONG ? 'tooLong'
+      : f.code === ERROR.QUOTA_EXCEEDED || f.code === ERROR.UNAVAILABLE ? 'unavailable' : 'error'));
   }
 
   function lost(code, info) {
@@ -199,7 +200,7 @@ function createChat(cfg, store, locale, t, emit) {
     clearTimeout(typingTimer);
     view.typing('');
     if (info.retry) return view.status('reconnecting');
-    if (code === 4001 && d.token && !freshTried) {
+    if (code === CLOSE.UNAUTHORIZED && d.token && !freshTried) {
       // A stale or revoked visitor token: start over once as a new visitor.
       freshTried = true;
       forget();

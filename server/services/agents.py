@@ -66,7 +66,7 @@ class AgentService:
         return out
 
     async def welcome(self, principal: Principal) -> dict[str, Any]:
-        queue = await self.summaries(principal.org_id, modes=["queued"])
+        queue = await self.summaries(principal.org_id, modes=[Mode.QUEUED])
         assigned = await self.summaries(principal.org_id, modes=[Mode.AGENT],
                                         assignee_id=principal.user_id)
         return {"t": "welcome", "org_id": str(principal.org_id),

@@ -8,6 +8,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "asked_for_human": "You asked for a person. Someone from the team will join shortly.",
         "no_answer": "I could not find that in our help content, so I am asking a person "
                      "from the team to help.",
+        # the bot's own answer when the visitor chose it over waiting (no handoff follows)
+        "no_answer_stay": "I could not find that in our help content. You can ask for a "
+                          "person at any time.",
         "llm_failed": "Sorry, I am having trouble answering right now. I am asking a person "
                       "from the team to help.",
         "unresolved": "It seems I am not helping, so I am asking a person from the team.",
@@ -26,6 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "visitor_handoff": "คุณขอคุยกับพนักงาน เจ้าหน้าที่จะเข้ามาในไม่ช้า",
         "asked_for_human": "คุณขอคุยกับพนักงาน เจ้าหน้าที่จะเข้ามาในไม่ช้า",
         "no_answer": "ไม่พบคำตอบในข้อมูลของเรา กำลังส่งต่อให้เจ้าหน้าที่ช่วยเหลือ",
+        "no_answer_stay": "ไม่พบคำตอบในข้อมูลของเรา คุณขอคุยกับเจ้าหน้าที่ได้ทุกเมื่อ",
         "llm_failed": "ขออภัย ระบบตอบคำถามขัดข้องชั่วคราว กำลังส่งต่อให้เจ้าหน้าที่ช่วยเหลือ",
         "unresolved": "ดูเหมือนว่ายังไม่ได้คำตอบที่ต้องการ กำลังส่งต่อให้เจ้าหน้าที่",
         "release": "คุณกลับมาคุยกับผู้ช่วยอัตโนมัติแล้ว",

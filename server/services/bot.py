@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from server.domain.modes import Trigger
+from server.domain.modes import Mode, Trigger
+from server.domain.roles import Author
+from server.domain.system_text import system_text
 from server.hub.rooms import Hub, room
 from server.kb.prompt import chat_request, sources_of
 from server.llm.chat import ChatFailure, ChatProvider
@@ -169,7 +171,8 @@ class BotRunner:
             return await messages.recent_turns(conn, org_id, conversation_id)
 
     async def _prepare(self, org_id: UUID, conversation_id: UUID, stream_id: str,
-                       question: str) -> tuple[list[Any], list[tuple[str, str]]] | None:
+                       question: str, locale: str | None,
+                       ) -> tuple[list[Any], list[tuple[str, str]]] | None:
         """The mode check, the knowledge lookup and the history; None: no stream to run."""
         key = str(conversation_id)
         # announce the stream before checking the mode: a claim racing with this start
@@ -177,7 +180,7 @@ class BotRunner:
         await self.texts.start(key, stream_id)
         async with self.db.unit_of_work(org_id) as conn:
             conv = await convs.get(conn, org_id, conversation_id)
-        if conv is None or conv.mode != "bot":
+        if conv is None or conv.mode != Mode.BOT:
             await self.texts.end(key, stream_id)
             return None
         passages: list[Any] = []
@@ -194,7 +197,7 @@ class BotRunner:
                 return None
         if not grounded:
             await self.texts.end(key, stream_id)
-            await self._no_answer(org_id, conversation_id, conv.auto_handoff)
+            await self._no_answer(org_id, conversation_id, conv.auto_handoff, locale)
             return None
         return passages, await self._context(org_id, conversation_id)
 
@@ -204,7 +207,8 @@ class BotRunner:
         # the work before the first token waits while sessions are being set up
         try:
             async with self.admission.background():
-                prepared = await self._prepare(org_id, conversation_id, stream_id, question)
+                prepared = await self._prepare(org_id, conversation_id, stream_id, question,
+                                               locale)
         except BaseException:
             # cut off before bot.start (a deploy, a new question, a claim): the stream it
             # announced must not outlive it, or a resuming visitor gets a snapshot of a
@@ -305,20 +309,20 @@ class BotRunner:
         text = "".join(parts).strip() or "…"
         sources = _sources(passages)
         await self.conversations.store(
-            org_id, conversation_id, kind="msg", author_role="bot", text=text,
+            org_id, conversation_id, kind="msg", author_role=Author.BOT, text=text,
             stream_id=stream_id, sources=sources,
         )
 
-    async def _no_answer(self, org_id: UUID, conversation_id: UUID, auto_handoff: bool) -> None:
+    async def _no_answer(self, org_id: UUID, conversation_id: UUID, auto_handoff: bool,
+                         locale: str | None) -> None:
         """Nothing in the org's sources covers it: say so, never guess."""
         if auto_handoff:
             await self.conversations.change_mode(org_id, conversation_id, Trigger.NO_ANSWER)
             return
         # the visitor chose the bot over waiting: no second trip to the queue on its own
         await self.conversations.store(
-            org_id, conversation_id, kind="msg", author_role="bot",
-            text="I could not find that in our help content. You can ask for a person at any "
-                 "time.", meta={"no_answer": True},
+            org_id, conversation_id, kind="msg", author_role=Author.BOT,
+            text=system_text("no_answer_stay", locale), meta={"no_answer": True},
         )
 
     async def _keep_partial(self, org_id: UUID, conversation_id: UUID, stream_id: str,
@@ -327,7 +331,7 @@ class BotRunner:
             return
         try:
             await self.conversations.store(
-                org_id, conversation_id, kind="msg", author_role="bot", text=text,
+                org_id, conversation_id, kind="msg", author_role=Author.BOT, text=text,
                 stream_id=stream_id, meta={"interrupted": True},
             )
         except Exception:
@@ -354,7 +358,7 @@ class BotRunner:
                     return
                 async with self.db.unit_of_work(org_id) as conn:
                     last = await messages.recent_turns(conn, org_id, conversation_id, limit=1)
-            if last and last[0][0] == "visitor" and key not in self.live:
+            if last and last[0][0] == Author.VISITOR and key not in self.live:
                 self.answer(org_id, org_name, conversation_id, last[0][1], locale)
         except Exception:
             log.exception("could not check for an unanswered question",

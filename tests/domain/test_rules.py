@@ -71,6 +71,6 @@ def test_every_system_text_exists_in_english_and_thai() -> None:
     assert set(TEXTS["en"]) == set(TEXTS["th"])
     assert language("th-TH") == "th" and language(None) == "en" and language("fr") == "en"
     assert system_text("agent_joined", "th", agent="Ploy").startswith("Ploy ")
-    for trigger in ("visitor_handoff", "asked_for_human", "no_answer", "llm_failed",
-                    "unresolved", "release", "close", "back_to_bot"):
+    for trigger in ("visitor_handoff", "asked_for_human", "no_answer", "no_answer_stay",
+                    "llm_failed", "unresolved", "release", "close", "back_to_bot"):
         assert system_text(trigger, "th") != system_text(trigger, "en")

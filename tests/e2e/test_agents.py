@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from server.domain.system_text import TEXTS
 from tests.fakes import FakeOpenAI
 from tests.support.api import OrgHandle, signup
 from tests.support.wsclient import agent, stored_visitor, visitor
@@ -344,6 +345,21 @@ async def test_long_wait_offers_the_bot_without_a_loop(make_server) -> None:
     assert [f["mode"] for f in guest.of_type("mode")] == ["queued", "bot"]
     await guest.close()
 
+
+
+async def test_the_bots_no_answer_is_in_the_visitors_language(make_server) -> None:
+    """Thai visitors got the bot's English 'not in our help content' (issue 16)."""
+    server = make_server({"CLIENTA_QUEUE_WAIT": "1"})
+    org = await signup(server.url)
+    guest, _ = await visitor(server.ws_url, org.site_key, locale="th")
+    await guest.send({"t": "handoff"})
+    await guest.expect("msg", offer_wait_choice=True, timeout=10)
+    await guest.send({"t": "wait", "choice": "bot"})
+    await guest.expect("mode", mode="bot")
+    await guest.send({"t": "msg", "id": "q", "text": "What is the airspeed of a swallow?"})
+    answer = await guest.expect("msg", no_answer=True, timeout=10)
+    assert answer["text"] == TEXTS["th"]["no_answer_stay"]
+    await guest.close()
 
 async def test_close_then_csat_and_read_receipts(clienta_server, org) -> None:
     ploy = await org.add_user("agent", "Ploy")

@@ -44,8 +44,8 @@ from server.settings import Settings
 from server.storage.db import Database
 from server.storage.migrate import apply_migrations
 from server.transport.agent_ws import agent_endpoint
+from server.transport.sockets import Sockets
 from server.transport.visitor_ws import visitor_endpoint
-from server.transport.wire import Sockets
 
 log = logging.getLogger("clienta.app")
 

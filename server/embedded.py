@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from server.storage.migrate import QUIET_ERROR_LOG
+
 log = logging.getLogger("clienta.embedded")
 
 
@@ -26,12 +28,8 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(str(self.data_dir), cleanup_mode="stop")
         self._server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
-        # Postgres's own log would keep a failed statement and its DETAIL (a unique key's
-        # value, a visitor's text): errors are logged terse and without the statement
-        self._server.psql("ALTER SYSTEM SET log_error_verbosity = 'terse';")
-        self._server.psql("ALTER SYSTEM SET log_min_error_statement = 'panic';")
-        self._server.psql("ALTER SYSTEM SET log_min_messages = 'log';")
-        self._server.psql("SELECT pg_reload_conf();")
+        for statement in QUIET_ERROR_LOG:
+            self._server.psql(statement + ";")
         uri = self._server.get_uri()
         log.info("embedded postgres ready", extra={"data_dir": str(self.data_dir)})
         return uri

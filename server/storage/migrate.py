@@ -9,6 +9,15 @@ from pathlib import Path
 
 import asyncpg
 
+# The embedded Postgres's own log must not keep what a failed statement carried (a unique
+# key's value, a visitor's text): client errors are not logged, and errors logged are terse
+QUIET_ERROR_LOG = (
+    "ALTER SYSTEM SET log_error_verbosity = 'terse'",
+    "ALTER SYSTEM SET log_min_error_statement = 'panic'",
+    "ALTER SYSTEM SET log_min_messages = 'log'",
+    "SELECT pg_reload_conf()",
+)
+
 log = logging.getLogger("clienta.migrate")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"

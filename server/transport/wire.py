@@ -9,7 +9,8 @@ The RFC 6455 work is `server/protocol/websocket.py`. What this layer adds:
 - `abort` queues the close frame past backpressure and drops the socket after a grace, so
   a reader that stopped costs nothing more (ASGI's close would wait behind its buffer);
 - keepalive is one sweep per process over all sockets (`Sockets`), not a timer each: a
-  socket silent for `ping_interval` gets a ping, one silent for twice that is dropped;
+  socket silent for `ping_interval` gets a ping, one silent for twice that is dropped
+  (`sockets.py`);
 - every byte for the peer, pongs and close frames included, goes through `_put`, which
   cuts a socket whose transport would hold more than the outbox bound; while the peer
   does not take our writes we stop reading it and answer only its latest ping.
@@ -18,17 +19,16 @@ The RFC 6455 work is `server/protocol/websocket.py`. What this layer adds:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
-import os
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.hub.connection import Shared
 from server.protocol import websocket as ws
 from server.protocol.websocket import HandshakeError, ProtocolError, Upgrade
+
+if TYPE_CHECKING:
+    from server.transport.sockets import Sockets
 
 log = logging.getLogger("clienta.wire")
 
@@ -40,9 +40,6 @@ INBOX_HIGH = 64  # frames read but not yet taken by the session: stop reading pa
 CORK_MAX_BYTES = 64 * 1024
 OP_FOR = {str: ws.OP_TEXT, bytes: ws.OP_BINARY}
 
-Endpoint = Callable[["WireSocket"], Awaitable[None]]
-
-
 class Disconnected(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
@@ -52,65 +49,6 @@ class Disconnected(Exception):
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
-
-
-class Sockets:
-    """Every open websocket of this process, the one keepalive sweep over them, and the
-    transport's limits (`http_switch` reads its HTTP read timeout here too)."""
-
-    def __init__(self, endpoints: dict[str, Endpoint], services: Any,
-                 ping_interval_s: float, max_frame_bytes: int) -> None:
-        self.endpoints = endpoints
-        self.services = services
-        self.ping_interval_s = ping_interval_s
-        self.max_frame_bytes = max_frame_bytes
-        settings = services.settings
-        # what one socket's transport may hold for its peer, control frames included
-        self.max_out_bytes: int = settings.limits.outbox_max_bytes
-        self.http_read_timeout_s: float = settings.http_read_timeout_s
-        self.open: set[WireSocket] = set()
-        # sockets with frames written this loop iteration; one callback flushes them all
-        self._corked: list[WireSocket] = []
-        # connection ids: unique across processes (presence keys), without a uuid4 each
-        self._prefix = os.urandom(4).hex()
-        self._ids = itertools.count(1)
-        self._sweeper: asyncio.Task[None] | None = None
-
-    def cork(self, sock: WireSocket) -> None:
-        if not self._corked:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._corked.append(sock)
-
-    def _flush(self) -> None:
-        corked, self._corked = self._corked, []
-        for sock in corked:
-            sock.flush()
-
-    def new_id(self) -> str:
-        return f"{self._prefix}{next(self._ids):x}"
-
-    def start(self) -> None:
-        if self.ping_interval_s > 0:
-            self._sweeper = asyncio.create_task(self._sweep(), name="ws-keepalive")
-
-    async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-
-    async def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = self.ping_interval_s
-        while True:
-            await asyncio.sleep(interval / 2)
-            now = loop.time()
-            for sock in list(self.open):
-                silent = now - sock.last_rx
-                if silent >= 2 * interval:
-                    sock.drop()  # a dead peer never answers: do not wait on a close handshake
-                elif silent >= interval:
-                    sock.ping()
 
 
 class WireSocket(asyncio.Protocol):

@@ -118,6 +118,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         demo_site_key=settings.demo_site_key,
     )
     services.orgs = OrgDirectory(db)
+    services.accounts.start()  # purges expired bearer tokens hourly
     _wire_capabilities(services)
     await broker.start(hub.on_message, conversation_service.resync)
     return services
@@ -132,6 +133,7 @@ def _wire_capabilities(services: Services) -> None:
 
 async def close_services(services: Services) -> None:
     services.admission.close()
+    await services.accounts.close()
     await services.bot.close()
     if services.kb is not None:
         await services.kb.close()

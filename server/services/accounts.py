@@ -7,6 +7,7 @@ told by mail instead. Both paths hash the password and run the same inserts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -24,6 +25,10 @@ from server.storage import accounts as store
 from server.storage.db import Database, set_tenant
 
 log = logging.getLogger("clienta.accounts")
+
+# expired tokens already open nothing (the lookup checks expires_at): the purge only keeps
+# the table from growing, so once an hour is plenty
+TOKEN_PURGE_INTERVAL_S = 3600.0
 
 EXISTING_ACCOUNT_NOTICE = (
     "Someone (perhaps you) just tried to sign up for Clienta with this email address.\n\n"
@@ -67,6 +72,34 @@ class AccountService:
         self.mailer = mailer
         # argon2id; the library's defaults follow RFC 9106's second recommendation
         self.hasher = PasswordHasher()
+        self._purger: asyncio.Task[None] | None = None
+
+    def start(self, purge_interval_s: float = TOKEN_PURGE_INTERVAL_S) -> None:
+        self._purger = asyncio.create_task(self._purge_every(purge_interval_s),
+                                           name="token-purge")
+
+    async def close(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+
+    async def purge_expired_tokens(self) -> int:
+        """Delete every org's expired bearer tokens; how many went. Each process runs it:
+        the DELETE is idempotent, so no lease is needed."""
+        async with self.db.unscoped() as conn:
+            return await store.delete_expired_tokens(conn)
+
+    async def _purge_every(self, interval_s: float) -> None:
+        # at start too: a process restarted more often than the interval still purges
+        while True:
+            try:
+                await self.purge_expired_tokens()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("expired-token purge failed")
+            await asyncio.sleep(interval_s)
 
     async def _hash(self, password: str) -> str:
         # argon2 is deliberately slow: keep it off the event loop

@@ -123,5 +123,6 @@ async def user_by_token(conn: asyncpg.Connection, token_hash: bytes) -> User | N
     return _user(row) if row else None
 
 
-async def delete_expired_tokens(conn: asyncpg.Connection) -> None:
-    await conn.execute("DELETE FROM auth_tokens WHERE expires_at <= now()")
+async def delete_expired_tokens(conn: asyncpg.Connection) -> int:
+    status = await conn.execute("DELETE FROM auth_tokens WHERE expires_at <= now()")
+    return int(status.rsplit(" ", 1)[1])  # "DELETE <count>"

@@ -12,16 +12,22 @@ from server.storage.db import Database
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def test_org_setting_is_transaction_local(db: Database) -> None:
-    org = uuid.uuid4()
-    async with db.unit_of_work(org) as conn:
-        assert await conn.fetchval("SELECT current_setting('clienta.org_id', true)") == str(org)
-        pid = await conn.fetchval("SELECT pg_backend_pid()")
-    # the same pooled connection afterwards carries no tenant
-    async with db.pool.acquire() as conn:
-        if await conn.fetchval("SELECT pg_backend_pid()") == pid:
+async def test_org_setting_is_transaction_local(database_url: str) -> None:
+    # a one-connection pool, so the check below meets the very connection the unit of work
+    # used (with more, it could pick another and pass without checking anything)
+    one = await Database.connect(database_url, min_size=1, max_size=1)
+    try:
+        org = uuid.uuid4()
+        async with one.unit_of_work(org) as conn:
+            assert await conn.fetchval(
+                "SELECT current_setting('clienta.org_id', true)") == str(org)
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+        async with one.pool.acquire() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
             assert await conn.fetchval("SELECT current_setting('clienta.org_id', true)") in (
                 None, "")
+    finally:
+        await one.close()
 
 
 

@@ -109,3 +109,10 @@ def sources_of(passages: Sequence[Passage]) -> list[dict[str, str | None]]:
         seen.add(p.document_id)
         out.append({"title": p.title, "url": p.url, "chunk_id": str(p.chunk_id)})
     return out
+
+
+def message_sources(passages: Sequence[Passage]) -> list[dict[str, str]] | None:
+    """`sources_of` as a stored message carries it: no empty fields, None when there are
+    none."""
+    return [{k: v for k, v in item.items() if v is not None}
+            for item in sources_of(passages)] or None

@@ -22,7 +22,7 @@ from server.domain.modes import Mode, Trigger
 from server.domain.roles import Author
 from server.domain.system_text import system_text
 from server.hub.rooms import Hub, room
-from server.kb.prompt import chat_request, sources_of
+from server.kb.prompt import chat_request, message_sources
 from server.llm.chat import ChatFailure, ChatProvider
 from server.metrics import Metrics
 from server.protocol import frames
@@ -307,7 +307,7 @@ class BotRunner:
             await self.conversations.change_mode(org_id, conversation_id, Trigger.LLM_FAILED)
             return
         text = "".join(parts).strip() or "…"
-        sources = _sources(passages)
+        sources = message_sources(passages)
         await self.conversations.store(
             org_id, conversation_id, kind="msg", author_role=Author.BOT, text=text,
             stream_id=stream_id, sources=sources,
@@ -395,8 +395,3 @@ class BotRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.provider.close()
-
-
-def _sources(passages: list[Any]) -> list[dict[str, Any]] | None:
-    return [{k: v for k, v in item.items() if v is not None}
-            for item in sources_of(passages)] or None

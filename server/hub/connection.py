@@ -126,7 +126,9 @@ class Connection:
                 self.tally.n += 1
             return
         if isinstance(payload, Shared):
-            payload = payload.data  # the slow path goes through ASGI, which frames it
+            # the slow path: the writer task hands the bytes to the transport's send
+            # (transport/wire.py), which frames them for this socket alone
+            payload = payload.data
         self._queue.append(payload)
         self._queued_bytes += len(payload)
         if self._queued_bytes > self.max_bytes:

@@ -25,7 +25,7 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 def _email(body: dict) -> str:
     email = require_str(body, "email", max_len=320)
     assert email is not None
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):
         raise ApiError(422, "bad_request", "email must be an email address")
     return email
 

@@ -117,11 +117,11 @@ def _check(name: str, field: Field, value: Any, limits: Limits) -> Any:
             )
         return value
     if kind == "uuid":
-        if not _UUID.match(value):
+        if not _UUID.fullmatch(value):
             raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be a UUID")
         return value.lower()
     if kind == "email":
-        if len(value) > 320 or not _EMAIL.match(value):
+        if len(value) > 320 or not _EMAIL.fullmatch(value):
             raise FrameError(ErrorCode.BAD_FRAME, f"{name} must be an email address")
         return value
     if len(value) > field.max_len:

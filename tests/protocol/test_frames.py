@@ -217,3 +217,19 @@ def test_integers_past_a_bigint_are_bad_frames(frame: dict, table: dict) -> None
 def test_deep_nesting_is_a_decode_error(codec, data) -> None:
     with pytest.raises(DecodeError):
         codec.decode(data)
+
+
+@pytest.mark.parametrize(("frame", "table"), [
+    ({"t": "hello", "conversation_id": "6f1c7d3e-8a5b-4c2d-9e0f-1a2b3c4d5e6f\n"},
+     VISITOR_FRAMES),
+    ({"t": "join", "conversation_id": "6f1c7d3e-8a5b-4c2d-9e0f-1a2b3c4d5e6f\n"}, AGENT_FRAMES),
+    ({"t": "email", "email": "a@b.co\n"}, VISITOR_FRAMES),
+    ({"t": "identify", "email": "a@b.co\nBcc: x@y.z"}, VISITOR_FRAMES),
+])
+def test_a_trailing_line_break_is_not_part_of_an_id_or_address(frame: dict,
+                                                               table: dict) -> None:
+    # `$` matches before a final newline: a uuid that passed then failed UUID() (1011),
+    # and an address with a line break could reach a mail header
+    with pytest.raises(FrameError) as err:
+        validate(frame, table, Limits())
+    assert err.value.code == ErrorCode.BAD_FRAME

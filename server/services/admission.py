@@ -1,28 +1,6 @@
-"""Foreground work (sessions being set up) goes before background work (bot answers).
-
-After a deploy every visitor reconnects at once and resends its unacked message, so the
-new process would answer thousands of questions while thousands of sessions wait for
-their welcome: measured with 5,000 visitors, resuming took 15.9 s with the bot's work
-competing and 6.8 s without it. While `busy_at` or more sessions are being set up at
-once (a reconnect storm: a steady flow of new visitors stays far below it), at most
-`while_busy` background jobs run; the others wait, first come first served, until the
-storm has been over for `quiet_s` or a job ends. Reconnecting clients back off with
-jitter, so set-ups come in waves; the quiet period keeps the gaps between waves from
-letting every waiting job in at once. Nothing is dropped, only ordered.
-
-Outside a storm the cap follows the event loop's lag (additive increase, multiplicative
-decrease, as adaptive concurrency limits do). It starts at `min_running` (8). A probe
-timer every 10 ms that fires more than 5 ms late halves it, never below `min_running`;
-while jobs wait and the loop stays idle (five probes in a row under 1 ms late) it grows
-by one, up to `max_running` (64). Each answer's set-up is CPU in bursts (the SDK building
-requests, reading results), and on a busy loop every burst delays the deltas of answers
-already streaming: in the stream bench (1,000 answers asked within a second) the
-per-delta p99 was 150-374 ms with a fixed cap of 64, 99-109 ms with a fixed 8, and
-92-207 ms with this one, while answers started as fast. The cap grows only on an idle
-loop, so when the set-ups wait on slow services (real embedding latencies) they are not
-held to 8, and the thousands released when a storm ends do not all queue on the
-database pool at once (where `/readyz` waits too).
-"""
+"""Foreground work (sessions being set up) goes before background work (bot answers): in a
+reconnect storm few answers run until it is over; otherwise their number follows the
+event loop's lag. The design and its measurements: docs/performance.md (Admission)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from server.domain.client_ip import client_ip, parse_networks
 from server.domain.handoff import asks_for_human, says_unhelped
 from server.domain.modes import Mode, Trigger
+from server.domain.roles import Author
 from server.hub.rooms import AUDIENCE_AGENTS, room
 from server.protocol import frames
 from server.protocol.codes import CloseCode, ErrorCode
@@ -162,13 +163,13 @@ class VisitorSession:
         if t == "msg":
             await self._message(frame)
         elif t == "typing":
-            await self._publish_agents({"t": "typing", "author": {"role": "visitor"},
+            await self._publish_agents({"t": "typing", "author": {"role": Author.VISITOR},
                                         "on": frame["on"]})
         elif t == "read":
             async with self.s.db.unit_of_work(self.org.id) as conn:
-                await agent_tools.set_read(conn, self.org.id, self.conversation_id, "visitor",
-                                           frame["seq"])
-            await self._publish_agents({"t": "read", "author": {"role": "visitor"},
+                await agent_tools.set_read(conn, self.org.id, self.conversation_id,
+                                           Author.VISITOR, frame["seq"])
+            await self._publish_agents({"t": "read", "author": {"role": Author.VISITOR},
                                         "seq": frame["seq"]})
         elif t == "handoff":
             await self._handoff(Trigger.VISITOR_HANDOFF)
@@ -194,7 +195,7 @@ class VisitorSession:
         org, conv_id = self.org, self.conversation_id
         assert org is not None and conv_id is not None
         stored = await self.s.conversations.store(
-            org.id, conv_id, kind="msg", author_role="visitor", text=frame["text"],
+            org.id, conv_id, kind="msg", author_role=Author.VISITOR, text=frame["text"],
             client_id=frame["id"],
             on_stored=lambda event: self.conn.send_soon(frames.ack(frame["id"], event.seq)),
             sender=self.conn,

@@ -51,12 +51,6 @@ ENDPOINTS_ON_STORAGE = {
     ("transport/visitor_ws.py", "server.storage.agent_tools"),
     ("transport/visitor_ws.py", "server.storage.conversations"),
 }
-# Known debt: the frame and session limits come from Settings (issue 23 is changing these
-# two files; the limits belong in protocol's own values, passed in by app.py). Shrinks only.
-PURE_ON_SETTINGS = {
-    ("protocol/frames.py", "server.settings"),
-    ("protocol/session.py", "server.settings"),
-}
 
 
 @functools.cache
@@ -142,9 +136,8 @@ def test_pure_layers_import_only_the_standard_library_and_each_other() -> None:
                 f"{rel(path)} imports {name}"
             assert top not in {"asyncio", "socket", "selectors", "ssl", "subprocess"}, \
                 f"{rel(path)} does I/O through {name}"
-    assert not found - PURE_ON_SETTINGS, f"a pure layer imports {sorted(found - PURE_ON_SETTINGS)}"
-    assert not PURE_ON_SETTINGS - found, \
-        f"debt paid: remove from PURE_ON_SETTINGS {sorted(PURE_ON_SETTINGS - found)}"
+    # limits are passed in (protocol/limits.py), never read from settings
+    assert not found, f"a pure layer imports {sorted(found)}"
 
 
 def test_only_the_cli_imports_the_entry_points() -> None:

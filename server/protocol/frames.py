@@ -8,12 +8,11 @@ so their shapes live in one place.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from server.protocol.codes import ErrorCode
-from server.settings import Limits
+from server.protocol.limits import FrameLimits
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 _UUID = re.compile(
@@ -81,7 +80,7 @@ AGENT_FRAMES: dict[str, dict[str, Field]] = {
 }
 
 
-def _check(name: str, field: Field, value: Any, limits: Limits) -> Any:
+def _check(name: str, field: Field, value: Any, limits: FrameLimits) -> Any:
     kind = field.kind
     if kind == "bool":
         if not isinstance(value, bool):
@@ -138,7 +137,7 @@ def _storable(value: str) -> bool:
 
 
 def validate(
-    frame: dict[str, Any], table: dict[str, dict[str, Field]], limits: Limits
+    frame: dict[str, Any], table: dict[str, dict[str, Field]], limits: FrameLimits
 ) -> dict[str, Any]:
     """Return the frame reduced to its known, checked fields; raise FrameError otherwise."""
     t = frame.get("t")
@@ -210,6 +209,3 @@ def typing(conversation_id: str, author: dict[str, Any], on: bool) -> dict[str, 
 
 PONG: dict[str, Any] = {"t": "pong"}
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

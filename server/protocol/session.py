@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from server.protocol.codes import CloseCode
-from server.settings import Limits
+from server.protocol.limits import EdgeLimits
 
 
 @dataclass(slots=True)
@@ -37,7 +37,7 @@ class TokenBucket:
 class EdgePolicy:
     """Counts what a connection did wrong and says when to close it."""
 
-    limits: Limits
+    limits: EdgeLimits
     bucket: TokenBucket = field(init=False)  # frames that store or publish
     frames: TokenBucket = field(init=False)  # every frame, ping included
     bad_frames: int = 0

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 log = logging.getLogger("clienta.http")
@@ -43,5 +43,12 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal", "something went wrong on our side")
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # the client hung up mid-body, or its body stalled and the transport answered 408:
+    # nobody is there to read an answer, and nothing went wrong on our side
+    return Response(status_code=400)
+
+
 def exception_handlers() -> dict[Any, Any]:
-    return {ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected}
+    return {ApiError: _api_error, HTTPException: _http_error,
+            ClientDisconnect: _client_gone, Exception: _unexpected}

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # awaited, or a session or frame that failed with a bug (dependency outages log otherwise)
 UNHANDLED = ("exception was never retrieved", "Exception in callback",
              '"msg": "session failed"', '"msg": "frame failed"', '"msg": "uncaught exception"',
-             "Traceback (most recent call last)")
+             "Traceback (most recent call last)", "Exception in ASGI application",
+             '"msg": "unhandled error"')
 
 
 class ServerProcess:

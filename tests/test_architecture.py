@@ -43,11 +43,8 @@ ENDPOINTS_ON_STORAGE = {
     ("http/agent_tools.py", "server.storage.agent_tools"),
     ("http/conversations.py", "server.storage.conversations"),
     ("http/conversations.py", "server.storage.messages"),
-    ("http/org.py", "server.storage.accounts"),
-    ("transport/agent_ws.py", "server.storage.accounts"),
     ("transport/agent_ws.py", "server.storage.agent_tools"),
     ("transport/agent_ws.py", "server.storage.conversations"),
-    ("transport/visitor_ws.py", "server.storage.accounts"),
     ("transport/visitor_ws.py", "server.storage.agent_tools"),
     ("transport/visitor_ws.py", "server.storage.conversations"),
 }

@@ -10,17 +10,20 @@ from server.domain.roles import MANAGERS
 from server.http.auth import authenticate
 from server.http.errors import ApiError
 from server.http.params import clean_text, json_body
-from server.storage import accounts as store
+from server.services.orgs import Org
+
+
+def _org_json(org: Org) -> JSONResponse:
+    return JSONResponse({"org_id": str(org.id), "name": org.name, "site_key": org.site_key,
+                         "allowed_origins": org.allowed_origins, "assignment": org.assignment,
+                         "agent_capacity": org.agent_capacity})
 
 
 async def get_org(request: Request) -> JSONResponse:
     principal = await authenticate(request)
-    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
-        org = await store.org_by_id(conn, principal.org_id)
+    org = await request.app.state.services.orgs.by_id(principal.org_id)
     assert org is not None
-    return JSONResponse({"org_id": str(org.id), "name": org.name, "site_key": org.site_key,
-                         "allowed_origins": org.allowed_origins, "assignment": org.assignment,
-                         "agent_capacity": org.agent_capacity})
+    return _org_json(org)
 
 
 async def patch_org(request: Request) -> JSONResponse:
@@ -39,12 +42,11 @@ async def patch_org(request: Request) -> JSONResponse:
     capacity = body.get("agent_capacity")
     if capacity is not None and (not isinstance(capacity, int) or not 1 <= capacity <= 100):
         raise ApiError(422, "bad_request", "agent_capacity must be an integer from 1 to 100")
-    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
-        await store.update_org_settings(
-            conn, principal.org_id,
-            allowed_origins=[o.rstrip("/") for o in origins] if origins is not None else None,
-            assignment=assignment, agent_capacity=capacity)
-    return await get_org(request)
+    org = await request.app.state.services.orgs.update_settings(
+        principal.org_id,
+        allowed_origins=[o.rstrip("/") for o in origins] if origins is not None else None,
+        assignment=assignment, agent_capacity=capacity)
+    return _org_json(org)
 
 
 def routes() -> list[BaseRoute]:

@@ -1,5 +1,6 @@
-"""Site key -> organisation, cached briefly: every visitor hello needs it, and it rarely
-changes (a changed allowed-origins list takes effect within the TTL).
+"""Organisations: site key -> org, cached briefly (every visitor hello needs it, and it
+rarely changes: a changed allowed-origins list takes effect within the TTL on other
+processes), and an org's own settings.
 
 Concurrent misses of one key share one lookup: after a restart thousands of visitors say
 hello to an empty cache at once, and one query each kept the pool full for seconds
@@ -11,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from uuid import UUID
 
 from server.storage import accounts
+from server.storage.accounts import Org
 from server.storage.db import Database
+
+__all__ = ["Org", "OrgDirectory"]
 
 
 class OrgDirectory:
@@ -51,4 +56,21 @@ class OrgDirectory:
         self._cache.move_to_end(site_key)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
+        return org
+
+    async def by_id(self, org_id: UUID) -> Org | None:
+        """Uncached: settings pages and the rare socket from a foreign origin."""
+        async with self.db.unit_of_work(org_id) as conn:
+            return await accounts.org_by_id(conn, org_id)
+
+    async def update_settings(self, org_id: UUID, *, allowed_origins: list[str] | None,
+                              assignment: str | None, agent_capacity: int | None) -> Org:
+        """None leaves a setting as it is. This process's cached copy is dropped at once."""
+        async with self.db.unit_of_work(org_id) as conn:
+            await accounts.update_org_settings(
+                conn, org_id, allowed_origins=allowed_origins, assignment=assignment,
+                agent_capacity=agent_capacity)
+            org = await accounts.org_by_id(conn, org_id)
+        assert org is not None  # the principal's own org
+        self._cache.pop(org.site_key, None)
         return org

@@ -17,7 +17,7 @@ from server.protocol.frames import AGENT_FRAMES
 from server.services.accounts import Principal
 from server.services.agents import user_channel
 from server.services.conversations import ModeRefused
-from server.storage import accounts, agent_tools
+from server.storage import agent_tools
 from server.storage import conversations as convs
 from server.transport.socket import Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
@@ -78,8 +78,7 @@ class AgentSession:
         origin = headers.get("origin")
         if origin is None or same_host(origin, headers.get("host", "")):
             return True  # the common case costs no query
-        async with self.s.db.unit_of_work(me.org_id) as conn:
-            org = await accounts.org_by_id(conn, me.org_id)
+        org = await self.s.orgs.by_id(me.org_id)
         return org is not None and (not org.allowed_origins or origin in org.allowed_origins)
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:

@@ -16,8 +16,9 @@ from server.hub.rooms import AUDIENCE_AGENTS, room
 from server.protocol import frames
 from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import VISITOR_FRAMES
+from server.services.orgs import Org
 from server.services.rate_limits import Scope, subject_key
-from server.storage import accounts, agent_tools
+from server.storage import agent_tools
 from server.storage import conversations as convs
 from server.transport.socket import VISITOR_QUOTAS, Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
@@ -39,7 +40,7 @@ class VisitorSession:
         self.s = services
         self.sock = sock
         self.conn = sock.conn
-        self.org: accounts.Org | None = None
+        self.org: Org | None = None
         self.visitor_id: UUID | None = None
         self.conversation_id: UUID | None = None
         self.locale: str | None = None

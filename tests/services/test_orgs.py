@@ -45,3 +45,15 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_others(db: Database) -
     org = await second
     assert org is not None and org.id == org_id
     assert directory.queries == 1
+
+
+async def test_changed_settings_are_seen_at_once_by_this_process(db: Database) -> None:
+    org_id, key = await new_org(db)
+    directory = OrgDirectory(db)
+    assert (await directory.by_site_key(key)).allowed_origins == []  # type: ignore[union-attr]
+    org = await directory.update_settings(org_id, allowed_origins=["https://shop.example"],
+                                          assignment="auto", agent_capacity=None)
+    assert (org.allowed_origins, org.assignment) == (["https://shop.example"], "auto")
+    cached = await directory.by_site_key(key)
+    assert cached is not None and cached.allowed_origins == ["https://shop.example"]
+    assert await directory.by_id(org_id) == cached

@@ -11,8 +11,6 @@ from starlette.routing import BaseRoute, Route
 from server.http.auth import authenticate
 from server.http.errors import ApiError
 from server.http.params import query_int
-from server.storage import conversations as convs
-from server.storage import messages
 
 
 def parse_uuid(value: str, name: str = "id") -> UUID:
@@ -27,12 +25,10 @@ async def conversation_messages(request: Request) -> JSONResponse:
     conversation_id = parse_uuid(request.path_params["id"], "conversation")
     after = query_int(request, "after", 0, 0)
     limit = query_int(request, "limit", 1000, 1, 1000)
-    db = request.app.state.services.db
-    async with db.unit_of_work(principal.org_id) as conn:
-        if await convs.get(conn, principal.org_id, conversation_id) is None:
-            raise ApiError(404, "not_found", "no such conversation")
-        events = await messages.after(conn, principal.org_id, conversation_id, after,
-                                      include_notes=True, limit=limit)
+    events = await request.app.state.services.conversations.history(
+        principal.org_id, conversation_id, after, limit)
+    if events is None:
+        raise ApiError(404, "not_found", "no such conversation")
     return JSONResponse({"messages": [e.frame() for e in events]})
 
 

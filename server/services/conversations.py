@@ -260,6 +260,31 @@ class ConversationService:
             await convs.insert_conversation_for(conn, org_id, visitor_id, conversation_id,
                                                 locale)
 
+    # ---- reads for staff -----------------------------------------------------------------
+
+    async def get(self, org_id: UUID, conversation_id: UUID) -> convs.Conversation | None:
+        """None for "no such conversation" and "another org's" alike: nothing leaks."""
+        async with self.db.unit_of_work(org_id) as conn:
+            return await convs.get(conn, org_id, conversation_id)
+
+    async def with_visitor(self, org_id: UUID, conversation_id: UUID,
+                           ) -> tuple[convs.Conversation, dict[str, Any]] | None:
+        async with self.db.unit_of_work(org_id) as conn:
+            conv = await convs.get(conn, org_id, conversation_id)
+            if conv is None:
+                return None
+            return conv, await convs.visitor_details(conn, org_id, conv.visitor_id)
+
+    async def history(self, org_id: UUID, conversation_id: UUID, after: int,
+                      limit: int) -> list[messages.StoredEvent] | None:
+        """Events after seq `after`, notes included; None when the org has no such
+        conversation."""
+        async with self.db.unit_of_work(org_id) as conn:
+            if await convs.get(conn, org_id, conversation_id) is None:
+                return None
+            return await messages.after(conn, org_id, conversation_id, after,
+                                        include_notes=True, limit=limit)
+
     async def summary(self, org_id: UUID, conversation_id: UUID) -> dict[str, Any] | None:
         async with self.db.unit_of_work(org_id) as conn:
             conv = await convs.get(conn, org_id, conversation_id)

@@ -18,7 +18,6 @@ from server.services.accounts import Principal
 from server.services.agents import user_channel
 from server.services.conversations import ModeRefused
 from server.storage import agent_tools
-from server.storage import conversations as convs
 from server.transport.socket import Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
 
@@ -132,8 +131,7 @@ class AgentSession:
 
     async def _visible(self, conv_id: UUID) -> bool:
         assert self.me is not None
-        async with self.s.db.unit_of_work(self.me.org_id) as conn:
-            found = await convs.get(conn, self.me.org_id, conv_id) is not None
+        found = await self.s.conversations.get(self.me.org_id, conv_id) is not None
         if not found:
             # the same answer for "does not exist" and "another org's": nothing leaks
             self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", str(conv_id))
@@ -147,13 +145,11 @@ class AgentSession:
     async def _join(self, conv_id: UUID, last_seq: int | None) -> bool:
         me = self.me
         assert me is not None
-        async with self.s.db.unit_of_work(me.org_id) as conn:
-            conv = await convs.get(conn, me.org_id, conv_id)
-            visitor = await convs.visitor_details(conn, me.org_id, conv.visitor_id) \
-                if conv else None
-        if conv is None:
+        found = await self.s.conversations.with_visitor(me.org_id, conv_id)
+        if found is None:
             self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", str(conv_id))
             return False
+        conv, visitor = found
         if last_seq is not None:
             self.conn.send({"t": "joined", "conversation_id": str(conv_id), "mode": conv.mode,
                             "visitor": visitor, "last_seq": conv.last_seq,
@@ -178,8 +174,7 @@ class AgentSession:
             on_stored=lambda event: self.conn.send_soon(frames.ack(frame["id"], event.seq)),
             sender=self.conn)
         if stored is None:
-            async with self.s.db.unit_of_work(me.org_id) as conn:
-                conv = await convs.get(conn, me.org_id, conv_id)
+            conv = await self.s.conversations.get(me.org_id, conv_id)
             if conv is not None:
                 # in agent mode the conversation is another agent's
                 refused = permissions.refusal(me.role, kind, conv.mode)

@@ -37,9 +37,11 @@ from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
 from server.services.orgs import OrgDirectory
 from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
+from server.services.read_markers import ReadMarkers
 from server.services.resume_reads import ResumeReads
 from server.services.stream_texts import StreamTexts
 from server.services.visitor_tokens import VisitorTokens
+from server.services.visitors import VisitorService
 from server.settings import Settings
 from server.storage.db import Database
 from server.storage.migrate import apply_migrations
@@ -65,6 +67,8 @@ class Services:
     bot: BotRunner
     admission: Admission  # session set-ups before bot work
     limiter: RateLimiter  # limits per visitor, IP, site key and account, across processes
+    visitors: VisitorService
+    reads: ReadMarkers
     kb: Any = None
     agents: Any = None
     presence: Any = None
@@ -115,6 +119,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         conversations=conversation_service, bot=bot, admission=admission,
         limiter=RateLimiter(
             RedisCounters(broker.command), rules_from(settings.quotas)),
+        visitors=VisitorService(db, conversation_service), reads=ReadMarkers(db, hub),
         demo_site_key=settings.demo_site_key,
     )
     services.orgs = OrgDirectory(db)

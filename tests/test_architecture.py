@@ -41,9 +41,6 @@ MUST_NOT_IMPORT = {
 # list too, so the list only shrinks.
 ENDPOINTS_ON_STORAGE = {
     ("http/agent_tools.py", "server.storage.agent_tools"),
-    ("transport/agent_ws.py", "server.storage.agent_tools"),
-    ("transport/visitor_ws.py", "server.storage.agent_tools"),
-    ("transport/visitor_ws.py", "server.storage.conversations"),
 }
 
 

@@ -23,6 +23,7 @@ from server.services.resume_reads import ResumeAsk, ResumeReads
 from server.storage import conversations as convs
 from server.storage import messages
 from server.storage.accounts import Org
+from server.storage.conversations import Conversation
 from server.storage.db import Database
 
 log = logging.getLogger("clienta.conversations")
@@ -39,7 +40,7 @@ class ModeRefused(Exception):
     """A guard refused the change (e.g. another agent already claimed the conversation)."""
 
 
-Guard = Callable[[convs.Conversation], str | None]
+Guard = Callable[[Conversation], str | None]
 
 
 @dataclass(slots=True)

@@ -85,13 +85,15 @@ async def auto_handoff(conn: asyncpg.Connection, org_id: UUID, conversation_id: 
 
 
 async def set_read(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, side: Author,
-                   seq: int) -> None:
+                   seq: int) -> bool:
+    """False when the org has no such conversation."""
     column = "visitor_read_seq" if side == Author.VISITOR else "agent_read_seq"
-    await conn.execute(
+    status = await conn.execute(
         f"UPDATE conversations SET {column} = greatest({column}, $3)"
         " WHERE org_id = $1 AND id = $2",
         org_id, conversation_id, seq,
     )
+    return status.endswith(" 1")
 
 
 def canned_row(row: asyncpg.Record) -> dict[str, Any]:

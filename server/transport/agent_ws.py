@@ -17,7 +17,6 @@ from server.protocol.frames import AGENT_FRAMES
 from server.services.accounts import Principal
 from server.services.agents import user_channel
 from server.services.conversations import ModeRefused
-from server.storage import agent_tools
 from server.transport.socket import Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
 
@@ -122,12 +121,9 @@ class AgentSession:
                     key, {"role": Author.AGENT, "name": me.name, "id": str(me.user_id)},
                     frame["on"]))
         elif t == "read":
-            if await self._visible(conv_id):
-                async with self.s.db.unit_of_work(me.org_id) as conn:
-                    await agent_tools.set_read(conn, me.org_id, conv_id, Author.AGENT, frame["seq"])
-                await self.s.hub.publish(room(str(conv_id)), {
-                    "t": "read", "conversation_id": str(conv_id), "seq": frame["seq"],
-                    "author": {"role": Author.AGENT, "name": me.name}})
+            if not await self.s.reads.agent_read(me, conv_id, frame["seq"]):
+                # the same answer for "does not exist" and "another org's": nothing leaks
+                self.sock.error(ErrorCode.NOT_FOUND, "conversation not found", str(conv_id))
 
     async def _visible(self, conv_id: UUID) -> bool:
         assert self.me is not None

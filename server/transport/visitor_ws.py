@@ -16,10 +16,10 @@ from server.hub.rooms import AUDIENCE_AGENTS, room
 from server.protocol import frames
 from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import VISITOR_FRAMES
+from server.services.conversations import Conversation
 from server.services.orgs import Org
 from server.services.rate_limits import Scope, subject_key
-from server.storage import agent_tools
-from server.storage import conversations as convs
+from server.services.visitors import RatingRefused
 from server.transport.socket import VISITOR_QUOTAS, Closed, FrameSocket, serve
 from server.transport.wire import WireSocket
 
@@ -99,7 +99,7 @@ class VisitorSession:
         self.sock.limit_by(self.s.limiter, VISITOR_QUOTAS, str(self.visitor_id))
         token = self.s.visitor_tokens.issue(self.org.id, self.visitor_id)
 
-        def welcome(conv: convs.Conversation | None) -> None:
+        def welcome(conv: Conversation | None) -> None:
             # None: nothing stored yet, so bot mode and nothing to catch up on
             self.conn.send({"t": "welcome", "visitor_token": token,
                             "conversation_id": str(conv.id if conv else self.conversation_id),
@@ -167,20 +167,20 @@ class VisitorSession:
             await self._publish_agents({"t": "typing", "author": {"role": Author.VISITOR},
                                         "on": frame["on"]})
         elif t == "read":
-            async with self.s.db.unit_of_work(self.org.id) as conn:
-                await agent_tools.set_read(conn, self.org.id, self.conversation_id,
-                                           Author.VISITOR, frame["seq"])
-            await self._publish_agents({"t": "read", "author": {"role": Author.VISITOR},
-                                        "seq": frame["seq"]})
+            await self.s.reads.visitor_read(self.org.id, self.conversation_id, frame["seq"])
         elif t == "handoff":
             await self._handoff(Trigger.VISITOR_HANDOFF)
         elif t == "csat":
-            await self._csat(frame)
+            try:
+                await self.s.visitors.rate(self.org.id, self.conversation_id, frame["score"],
+                                           frame.get("comment"))
+            except RatingRefused as exc:
+                self.sock.error(ErrorCode.FORBIDDEN, str(exc))
         elif t == "email":
-            await self._email(frame["email"])
+            await self.s.visitors.follow_up_by_email(self.org.id, self.visitor_id,
+                                                     self.conversation_id, frame["email"])
         elif t == "identify":
-            async with self.s.db.unit_of_work(self.org.id) as conn:
-                await convs.update_visitor(conn, self.org.id, self.visitor_id,
+            await self.s.visitors.identify(self.org.id, self.visitor_id,
                                            name=frame.get("name"), email=frame.get("email"))
         elif t == "wait":
             await self._wait_choice(frame["choice"])
@@ -226,26 +226,6 @@ class VisitorSession:
         await self.s.bot.cancel(str(self.conversation_id))
         await self.s.conversations.change_mode(self.org.id, self.conversation_id, trigger)
         await self.s.after_queued(self.org.id, self.conversation_id)
-
-    async def _csat(self, frame: dict[str, Any]) -> None:
-        assert self.org is not None
-        async with self.s.db.unit_of_work(self.org.id) as conn:
-            conv = await convs.get(conn, self.org.id, self.conversation_id)
-            if conv is None or conv.mode != Mode.CLOSED.value:
-                self.sock.error(ErrorCode.FORBIDDEN,
-                                "a rating is taken once the conversation is closed")
-                return
-            await convs.set_csat(conn, self.org.id, self.conversation_id, frame["score"],
-                                 frame.get("comment"))
-
-    async def _email(self, email: str) -> None:
-        assert self.org is not None
-        async with self.s.db.unit_of_work(self.org.id) as conn:
-            await convs.set_followup_email(conn, self.org.id, self.conversation_id, email)
-            await convs.update_visitor(conn, self.org.id, self.visitor_id, name=None,
-                                       email=email)
-        await self.s.conversations.say(self.org.id, self.conversation_id, "email_thanks",
-                                       meta={"followup_email": True})
 
     async def _wait_choice(self, choice: str) -> None:
         assert self.org is not None

@@ -17,8 +17,9 @@ from starlette.routing import BaseRoute
 
 from server.broker.base import Broker
 from server.broker.redis import RedisBroker
+from server.domain.client_ip import parse_networks
 from server.domain.passwords import PasswordPolicy, load_common_passwords
-from server.http import accounts, agent_tools, conversations, health, kb, org, static
+from server.http import accounts, agent_tools, audit, conversations, health, kb, org, static
 from server.http.body_limits import BodyLimits, BodyPolicy
 from server.http.csrf import CsrfGuard
 from server.http.errors import exception_handlers
@@ -28,11 +29,15 @@ from server.kb.service import build_knowledge_base
 from server.llm.chat import build_chat_provider
 from server.mail.files import FileMailer
 from server.metrics import Metrics
+from server.reporting.base import ErrorReporter
+from server.reporting.off import NoReporter
 from server.services.accounts import AccountService
 from server.services.admission import Admission
 from server.services.agents import build_agents
 from server.services.appender import Appender
+from server.services.audit import AuditLog
 from server.services.bot import BotRunner
+from server.services.canned import CannedReplies
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
 from server.services.orgs import OrgDirectory
@@ -40,6 +45,7 @@ from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
 from server.services.read_markers import ReadMarkers
 from server.services.resume_reads import ResumeReads
 from server.services.stream_texts import StreamTexts
+from server.services.tags import Tags
 from server.services.visitor_tokens import VisitorTokens
 from server.services.visitors import VisitorService
 from server.settings import Settings
@@ -67,8 +73,11 @@ class Services:
     bot: BotRunner
     admission: Admission  # session set-ups before bot work
     limiter: RateLimiter  # limits per visitor, IP, site key and account, across processes
+    audit: AuditLog  # administrative and data-access events, append-only
     visitors: VisitorService
     reads: ReadMarkers
+    tags: Tags
+    canned: CannedReplies
     kb: Any = None
     agents: Any = None
     presence: Any = None
@@ -103,6 +112,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
                                                ResumeReads(db))
     admission = Admission()
     admission.start()
+    audit_log = AuditLog(db, parse_networks(settings.trusted_proxies))
     chat = build_chat_provider(settings, extractive_answer)  # offline: quotes the KB
     bot = BotRunner(db, hub, conversation_service, chat, metrics,
                     StreamTexts(broker.command),
@@ -114,15 +124,16 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
             db, settings.token_ttl_s,
             PasswordPolicy(settings.password_min_length, settings.password_max_length,
                            load_common_passwords()),
-            FileMailer(settings.home / "mail")),  # a provider comes with issue 19
+            FileMailer(settings.home / "mail"), audit_log),  # a provider comes with issue 19
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
         conversations=conversation_service, bot=bot, admission=admission,
         limiter=RateLimiter(
-            RedisCounters(broker.command), rules_from(settings.quotas)),
+            RedisCounters(broker.command), rules_from(settings.quotas)), audit=audit_log,
         visitors=VisitorService(db, conversation_service), reads=ReadMarkers(db, hub),
+        tags=Tags(db, hub), canned=CannedReplies(db),
         demo_site_key=settings.demo_site_key,
     )
-    services.orgs = OrgDirectory(db)
+    services.orgs = OrgDirectory(db, audit=audit_log)
     services.accounts.start()  # purges expired bearer tokens hourly
     _wire_capabilities(services)
     await broker.start(hub.on_message, conversation_service.resync)
@@ -157,13 +168,24 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
-    for module in (health, accounts, org, conversations, agent_tools, kb, static):
+    for module in (health, accounts, org, conversations, agent_tools, kb, audit, static):
         routes += module.routes()
     return routes
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def build_reporter(settings: Settings) -> ErrorReporter:
+    """`SENTRY_DSN` set: Sentry, else off. Once per process, before the app is built."""
+    if not settings.reporting.sentry_dsn:
+        return NoReporter()
+    from server.reporting.sentry import SentryReporter
+
+    return SentryReporter(settings.reporting)
+
+
+def create_app(settings: Settings | None = None,
+               reporter: ErrorReporter | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    reporter = reporter or NoReporter()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -186,6 +208,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await drain(services)
             await sockets.close()
             await close_services(services)
+            reporter.close()
 
     body_policy = BodyPolicy(settings.max_json_bytes, kb.body_limits(settings))
     app = Starlette(routes=_routes(), lifespan=lifespan,
@@ -210,5 +233,9 @@ def app_factory() -> Starlette:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    reporter = build_reporter(settings)  # each uvicorn worker process reports on its own
+    log.info("error reporting", extra={"reporter": reporter.name,
+                                       "environment": settings.reporting.environment,
+                                       "release": settings.reporting.release})
+    return create_app(settings, reporter)
 

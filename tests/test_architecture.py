@@ -1,7 +1,7 @@
 """Keep the layering honest: arrows point one way (app/cli -> transport/http -> services ->
 hub, kb -> protocol/domain and the adapters), no package cycles, the pure layers import only
-the standard library (+msgpack), the broker is used through its interface, and SQL lives
-only in server/storage/. Known debts are explicit lists that may only shrink."""
+the standard library (+msgpack), the broker is used through its interface, endpoints reach
+the database only through services, and SQL lives only in server/storage/."""
 
 from __future__ import annotations
 
@@ -34,13 +34,6 @@ MUST_NOT_IMPORT = {
     "hub": {"kb", "services", "transport", "http", "storage", "llm"},
     "kb": {"services", "hub", "transport", "http"},
     "services": {"transport", "http"},
-}
-
-# Known debt of issue 16 point 1: endpoints that still run storage queries themselves
-# instead of asking a service. A new one fails; removing one fails until it leaves this
-# list too, so the list only shrinks.
-ENDPOINTS_ON_STORAGE = {
-    ("http/agent_tools.py", "server.storage.agent_tools"),
 }
 
 
@@ -102,12 +95,11 @@ def test_arrows_point_one_way(package: str) -> None:
 
 
 def test_endpoints_do_not_reach_storage() -> None:
-    found = {(rel(p), name) for p in sources() if package_of(p) in {"transport", "http"}
-             for name in server_imports(p) if layer(name) == "storage"}
-    assert not found - ENDPOINTS_ON_STORAGE, \
-        f"an endpoint reaches storage: go through a service {sorted(found - ENDPOINTS_ON_STORAGE)}"
-    assert not ENDPOINTS_ON_STORAGE - found, \
-        f"debt paid: remove from ENDPOINTS_ON_STORAGE {sorted(ENDPOINTS_ON_STORAGE - found)}"
+    """transport/ and http/ parse, authorize and call services; every table is read and
+    written by a service, which also publishes what others must see."""
+    found = sorted((rel(p), name) for p in sources() if package_of(p) in {"transport", "http"}
+                   for name in server_imports(p) if layer(name) == "storage")
+    assert not found, f"an endpoint reaches storage: go through a service {found}"
 
 
 def test_pure_layers_import_only_the_standard_library_and_each_other() -> None:

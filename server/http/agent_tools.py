@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +17,7 @@ from server.http.auth import authenticate
 from server.http.conversations import parse_uuid
 from server.http.errors import ApiError
 from server.http.params import clean_text, json_body, query_int, require_str
-from server.storage import agent_tools
+from server.services.canned import ShortcutTaken
 
 MODES = frozenset(Mode)
 
@@ -94,17 +94,16 @@ async def put_tags(request: Request) -> JSONResponse:
         raise ApiError(422, "bad_request", "tags must be up to 20 strings of 1-40 characters")
     for tag in tags:
         clean_text(tag, "tags")
-    clean = sorted({t.strip().lower() for t in tags})
-    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
-        if not await agent_tools.set_tags(conn, principal.org_id, conversation_id, clean):
-            raise ApiError(404, "not_found", "no such conversation")
+    clean = await request.app.state.services.tags.replace(principal.org_id, conversation_id,
+                                                          tags)
+    if clean is None:
+        raise ApiError(404, "not_found", "no such conversation")
     return JSONResponse({"tags": clean})
 
 
 async def list_canned(request: Request) -> JSONResponse:
     principal = await authenticate(request)
-    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
-        items = await agent_tools.list_canned(conn, principal.org_id)
+    items = await request.app.state.services.canned.for_org(principal.org_id)
     return JSONResponse({"canned": items})
 
 
@@ -117,26 +116,23 @@ def _canned_fields(body: dict, partial: bool) -> tuple[str | None, str | None]:
 async def create_canned(request: Request) -> JSONResponse:
     principal = await authenticate(request, STAFF)
     shortcut, text = _canned_fields(await json_body(request), partial=False)
-    canned_id = uuid4()
-    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
-        if not await agent_tools.insert_canned(conn, principal.org_id, canned_id, shortcut,
-                                               text):
-            raise ApiError(409, "conflict", "a canned response with this shortcut exists")
-    return JSONResponse({"id": str(canned_id), "shortcut": shortcut, "text": text},
-                        status_code=201)
+    assert shortcut is not None and text is not None  # required when not partial
+    try:
+        row = await request.app.state.services.canned.create(principal.org_id, shortcut, text)
+    except ShortcutTaken:
+        raise ApiError(409, "conflict", "a canned response with this shortcut exists") from None
+    return JSONResponse(row, status_code=201)
 
 
 async def update_canned(request: Request) -> JSONResponse:
     principal = await authenticate(request, STAFF)
     canned_id = parse_uuid(request.path_params["id"], "canned response")
     shortcut, text = _canned_fields(await json_body(request), partial=True)
-    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
-        try:
-            row = await agent_tools.update_canned(conn, principal.org_id, canned_id, shortcut,
-                                                  text)
-        except agent_tools.ShortcutTaken:
-            raise ApiError(409, "conflict",
-                           "a canned response with this shortcut exists") from None
+    try:
+        row = await request.app.state.services.canned.update(principal.org_id, canned_id,
+                                                             shortcut, text)
+    except ShortcutTaken:
+        raise ApiError(409, "conflict", "a canned response with this shortcut exists") from None
     if row is None:
         raise ApiError(404, "not_found", "no such canned response")
     return JSONResponse(row)
@@ -145,9 +141,8 @@ async def update_canned(request: Request) -> JSONResponse:
 async def delete_canned(request: Request) -> Response:
     principal = await authenticate(request, STAFF)
     canned_id = parse_uuid(request.path_params["id"], "canned response")
-    async with request.app.state.services.db.unit_of_work(principal.org_id) as conn:
-        if not await agent_tools.delete_canned(conn, principal.org_id, canned_id):
-            raise ApiError(404, "not_found", "no such canned response")
+    if not await request.app.state.services.canned.delete(principal.org_id, canned_id):
+        raise ApiError(404, "not_found", "no such canned response")
     return Response(status_code=204)
 
 

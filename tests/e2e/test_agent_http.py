@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.support.api import signup
-from tests.support.wsclient import stored_visitor, visitor
+from tests.support.wsclient import agent, stored_visitor, visitor
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -84,3 +84,28 @@ async def test_tags_and_canned_responses(clienta_server, org) -> None:
         gone = await http.delete(f"/v1/canned/{canned_id}", headers=other.headers())
         assert gone.status_code == 404  # another org's id is simply not there
         assert (await http.delete(f"/v1/canned/{canned_id}", headers=auth)).status_code == 204
+
+
+async def test_a_tag_change_is_told_to_the_orgs_agents(clienta_server, org) -> None:
+    guest, welcome = await stored_visitor(clienta_server.ws_url, org.site_key)
+    conv = welcome["conversation_id"]
+    ploy = await org.add_user("agent", "Ploy")
+    viewer = await org.add_user("viewer", "Vee")
+    look, _ = await agent(clienta_server.ws_url, viewer["token"])  # not in the room
+    other = await signup(clienta_server.url, "Other")
+    async with httpx.AsyncClient(base_url=org.base_url) as http:
+        # another org's PUT finds nothing and tells nobody
+        r = await http.put(f"/v1/conversations/{conv}/tags", headers=other.headers(),
+                           json={"tags": ["stolen"]})
+        assert r.status_code == 404
+        r = await http.put(f"/v1/conversations/{conv}/tags", headers=org.headers(ploy["token"]),
+                           json={"tags": ["VIP ", "refund"]})
+        assert r.json() == {"tags": ["refund", "vip"]}
+    told = await look.expect("tags")
+    assert told == {"t": "tags", "conversation_id": conv, "tags": ["refund", "vip"]}
+    assert len(look.of_type("tags")) == 1  # the refused PUT, earlier, published nothing
+    await guest.send({"t": "ping"})
+    await guest.expect("pong")
+    assert not guest.of_type("tags")  # visitors never hear of tags
+    await look.close()
+    await guest.close()

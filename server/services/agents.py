@@ -157,6 +157,10 @@ class AgentService:
         if principal.role != Role.VIEWER:
             await self.presence.track(principal.org_id, principal.user_id, conn_id, away)
 
+    async def untrack(self, principal: Principal, conn_id: str) -> None:
+        """The agent's socket closed: it no longer makes the agent present."""
+        await self.presence.remove(principal.org_id, principal.user_id, conn_id)
+
     async def after_queued(self, org_id: UUID, conversation_id: UUID) -> None:
         """Auto-assign when the org wants it; tell the visitor when nobody is online."""
         online = await self.presence_users(org_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -51,7 +51,8 @@ class Stored:
 
 class ConversationService:
     def __init__(self, db: Database, hub: Hub, metrics: Metrics, appender: Appender,
-                 resume_reads: ResumeReads) -> None:
+                 resume_reads: ResumeReads, *,
+                 agents_online: Callable[[UUID], Awaitable[int]] | None = None) -> None:
         self.db = db
         # appends of concurrent messages share a statement (group commit), and so do the
         # reads of visitors coming back at once (after a deploy)
@@ -59,8 +60,8 @@ class ConversationService:
         self.resume_reads = resume_reads
         self.hub = hub
         self.metrics = metrics
-        # set by the app once presence exists: org_id -> online agent count
-        self.agents_online: Any = None
+        # org_id -> online agent count (presence's), told to a visitor entering the queue
+        self.agents_online = agents_online
         self._repairs: set[asyncio.Task[None]] = set()
 
     # ---- storing and replaying ------------------------------------------------------

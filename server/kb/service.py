@@ -287,11 +287,14 @@ class KnowledgeBase:
             raise Busy("too many re-indexes are running; retry shortly")
         self._reindexing += 1  # before the awaits: concurrent calls see it
         try:
+            # the lock lives as long as this connection's open transaction
             lock_conn = await self.db.pool.acquire()
+            lock_tx = lock_conn.transaction()
             try:
+                await lock_tx.start()
                 locked = await store.try_org_reindex_lock(lock_conn, org_id)
             except BaseException:
-                await self.db.pool.release(lock_conn)
+                await self.db.pool.release(lock_conn)  # its reset rolls the transaction back
                 raise
             if not locked:
                 await self.db.pool.release(lock_conn)
@@ -300,9 +303,10 @@ class KnowledgeBase:
         except BaseException:
             self._reindexing -= 1
             raise
-        self._spawn(self._reindex_locked(lock_conn, org_id, force), None)
+        self._spawn(self._reindex_locked(lock_conn, lock_tx, org_id, force), None)
 
-    async def _reindex_locked(self, lock_conn: Any, org_id: UUID, force: bool) -> None:
+    async def _reindex_locked(self, lock_conn: Any, lock_tx: Any, org_id: UUID,
+                              force: bool) -> None:
         try:
             count = await self.reindex(org_id, force=force)
             log.info("re-embedded %d chunks of org %s", count, org_id)
@@ -310,7 +314,7 @@ class KnowledgeBase:
             log.warning("re-indexing org %s failed: %s", org_id, type(exc).__name__)
         finally:
             try:
-                await store.release_org_reindex_lock(lock_conn, org_id)
+                await lock_tx.rollback()  # ends the transaction, and the lock with it
             except BaseException:
                 lock_conn.terminate()  # a closed session holds no lock
                 raise
@@ -319,24 +323,20 @@ class KnowledgeBase:
                 self._reindexing -= 1
 
     async def _reindex_all(self) -> None:
-        # one worker of several does it: the others skip while the session lock is held
-        async with self.db.pool.acquire() as lock_conn:
+        # one worker of several does it: the others skip while the lock is held (locks
+        # are transaction-level, held by open transactions, so a pooler keeps them)
+        async with self.db.pool.acquire() as lock_conn, lock_conn.transaction():
             if not await store.try_reindex_lock(lock_conn):
                 return
-            try:
-                async with self.db.unscoped() as conn:
-                    orgs = await store.orgs_with_stale_chunks_all_orgs(conn, self.embedder.name)
-                for org_id in orgs:
-                    if not await store.try_org_reindex_lock(lock_conn, org_id):
+            async with self.db.unscoped() as conn:
+                orgs = await store.orgs_with_stale_chunks_all_orgs(conn, self.embedder.name)
+            for org_id in orgs:
+                async with self.db.pool.acquire() as org_conn, org_conn.transaction():
+                    if not await store.try_org_reindex_lock(org_conn, org_id):
                         continue  # staff asked for one: it is running already
-                    try:
-                        count = await self.reindex(org_id)
-                    finally:
-                        await store.release_org_reindex_lock(lock_conn, org_id)
-                    log.info("re-embedded %d chunks of org %s with %s", count, org_id,
-                             self.embedder.name)
-            finally:
-                await store.release_reindex_lock(lock_conn)
+                    count = await self.reindex(org_id)
+                log.info("re-embedded %d chunks of org %s with %s", count, org_id,
+                         self.embedder.name)
 
 
 def build_knowledge_base(

@@ -62,11 +62,13 @@ class Database:
         self.message_pool = message_pool or pool
 
     @classmethod
-    async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10) -> Database:
+    async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10,
+                      statement_cache_size: int = 256) -> Database:
         options: dict[str, Any] = {
             "init": _init_connection,
-            # statements are prepared per connection and reused by asyncpg's cache
-            "statement_cache_size": 256,
+            # statements are prepared per connection and reused by asyncpg's cache; 0
+            # behind a transaction pooler (settings.db_statement_cache says why)
+            "statement_cache_size": statement_cache_size,
             # nothing session-level is ever set (the tenant is transaction-local), so the
             # default reset query on every release would be a wasted round trip
             "reset": _no_reset,

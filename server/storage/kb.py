@@ -378,23 +378,16 @@ async def chunk_documents(conn: asyncpg.Connection, org_id: UUID) -> dict[UUID, 
 
 
 async def try_reindex_lock(conn: asyncpg.Connection) -> bool:
-    """A session lock: one worker of several runs the start-up re-index."""
-    return await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('clienta.kb.reindex'))")
-
-
-async def release_reindex_lock(conn: asyncpg.Connection) -> None:
-    await conn.execute("SELECT pg_advisory_unlock(hashtext('clienta.kb.reindex'))")
+    """One worker of several runs the start-up re-index. Transaction-level, held until
+    the caller's open transaction on conn ends: a session lock would not hold through a
+    transaction pooler (its unlock may reach another server connection, or none)."""
+    return await conn.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtext('clienta.kb.reindex'))")
 
 
 async def try_org_reindex_lock(conn: asyncpg.Connection, org_id: UUID) -> bool:
-    """A session lock per organisation: one re-index of its chunks at a time, on any
-    process (the two-key form: apart from the start-up lock's key space)."""
+    """One re-index of an organisation's chunks at a time, on any process (the two-key
+    form: apart from the start-up lock's key space). Transaction-level, as above."""
     return await conn.fetchval(
-        "SELECT pg_try_advisory_lock(hashtext('clienta.kb.reindex'), hashtext($1::text))",
-        str(org_id))
-
-
-async def release_org_reindex_lock(conn: asyncpg.Connection, org_id: UUID) -> None:
-    await conn.execute(
-        "SELECT pg_advisory_unlock(hashtext('clienta.kb.reindex'), hashtext($1::text))",
+        "SELECT pg_try_advisory_xact_lock(hashtext('clienta.kb.reindex'), hashtext($1::text))",
         str(org_id))

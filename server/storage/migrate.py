@@ -39,31 +39,36 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
 
 
 async def apply_migrations(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations; return the names applied by this call."""
-    conn = await asyncpg.connect(url)
+    """Apply pending migrations; return the names applied by this call.
+
+    Each runs in its own transaction under a transaction-level advisory lock, and the
+    connection prepares nothing by name: so this is safe through a transaction pooler
+    too, where a session lock taken in one transaction may be released on another
+    server connection, or never."""
+    conn = await asyncpg.connect(url, statement_cache_size=0)
     applied: list[str] = []
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-        try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version int PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for version, name, path in discover(directory):
-                if version in done:
+        for version, name, path in discover(directory):
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+                # another process may have applied it while this one waited for the lock
+                if await conn.fetchval(
+                        "SELECT 1 FROM schema_migrations WHERE version = $1", version):
                     continue
-                async with conn.transaction():
-                    await conn.execute(path.read_text())
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        version, name,
-                    )
-                log.info("migration applied", extra={"migration": name})
-                applied.append(name)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+                await conn.execute(path.read_text())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    version, name,
+                )
+            log.info("migration applied", extra={"migration": name})
+            applied.append(name)
     finally:
         await conn.close()
     return applied

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 from server.storage.migrate import QUIET_ERROR_LOG
@@ -23,7 +24,11 @@ class EmbeddedPostgres:
         self._server = None
 
     def start(self) -> str:
-        import pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers,
+            # CI): pgserver then keeps its lock under /tmp, which is fine
+            warnings.simplefilter("ignore")
+            import pgserver
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(str(self.data_dir), cleanup_mode="stop")

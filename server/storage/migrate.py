@@ -67,8 +67,10 @@ async def apply_migrations(url: str, directory: Path = MIGRATIONS_DIR) -> list[s
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                     version, name,
                 )
-            log.info("migration applied", extra={"migration": name})
+            log.debug("migration applied", extra={"migration": name})
             applied.append(name)
     finally:
         await conn.close()
+    if applied:  # one line: a fresh home's first screen is for the URLs and logins
+        log.info("migrations applied", extra={"count": len(applied), "last": applied[-1]})
     return applied

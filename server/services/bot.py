@@ -28,7 +28,7 @@ from server.metrics import Metrics
 from server.protocol import frames
 from server.services.admission import Admission
 from server.services.conversations import ConversationService
-from server.services.stream_texts import StreamTexts
+from server.services.stream_texts import REFRESH_S, StreamTexts
 from server.storage import conversations as convs
 from server.storage import messages
 from server.storage.db import Database
@@ -353,16 +353,37 @@ class BotRunner:
                               locale: str | None) -> None:
         key = str(conversation_id)
         try:
+            lapsed = await self._outlast_remote_stream(key)
             async with self.admission.background():
-                if key in self.live or await self.texts.get(key) is not None:
+                if key in self.live:
                     return
                 async with self.db.unit_of_work(org_id) as conn:
                     last = await messages.recent_turns(conn, org_id, conversation_id, limit=1)
-            if last and last[0][0] == Author.VISITOR and key not in self.live:
-                self.answer(org_id, org_name, conversation_id, last[0][1], locale)
+            if not last or last[0][0] != Author.VISITOR or key in self.live:
+                return
+            if lapsed is not None and lapsed[1].strip():
+                # its process died mid-stream (nothing stored for it): what the visitor
+                # was shown of it is closed as interrupted, once however many processes
+                # find it, and only the one that stored it answers
+                stored = await self.conversations.store(
+                    org_id, conversation_id, kind="msg", author_role=Author.BOT,
+                    text=lapsed[1], client_id=f"lapsed-{lapsed[0]}", stream_id=lapsed[0],
+                    meta={"interrupted": True})
+                if stored is None or stored.event.duplicate:
+                    return
+            self.answer(org_id, org_name, conversation_id, last[0][1], locale)
         except Exception:
             log.exception("could not check for an unanswered question",
                           extra={"conversation_id": key})
+
+    async def _outlast_remote_stream(self, key: str) -> tuple[str, str] | None:
+        """Wait while another process streams this conversation's answer (its key stays
+        fresh while that process lives); the last (stream id, text) seen, if any."""
+        seen = None
+        while key not in self.live and (got := await self.texts.get(key)) is not None:
+            seen = got
+            await asyncio.sleep(REFRESH_S / 2)  # the owner refreshes its key each REFRESH_S
+        return seen
 
     def stop_new_work(self) -> None:
         """The process is stopping: answers still in retrieval are dropped (the next
@@ -394,4 +415,5 @@ class BotRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.texts.close()
         await self.provider.close()

@@ -130,8 +130,9 @@ class VisitorSession:
         snapshot = await self.s.bot.snapshot(str(conv.id))
         if snapshot is not None:
             self.conn.send(snapshot)
-        elif replayed and conv.mode == Mode.BOT.value:
-            # a question the last process stored but never answered (a deploy) is answered
+        if replayed and conv.mode == Mode.BOT.value:
+            # a question the last process stored but never answered (a deploy), or whose
+            # stream died with its process (its key lapses), is answered
             self.s.bot.answer_pending(self.org.id, self.org.name, conv.id, self.locale)
 
     async def _materialize(self, ref: str | None) -> bool:

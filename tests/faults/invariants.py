@@ -138,7 +138,9 @@ class View:
         return {f["seq"] for f in self.frames("msg") + self.frames("note")}
 
     def last_seen(self) -> int:
-        return max(self.seen() | set(self.acked().values()) | {self.since}, default=0)
+        """The resume point: the highest seq shown (an ack alone does not move it, as in
+        the widget: an earlier event may still be on its way)."""
+        return max(self.seen() | {self.since})
 
     async def caught_up(self, last_seq: int, timeout: float = 20.0) -> None:
         """Read the current connection until the view reaches `last_seq` (bounded)."""

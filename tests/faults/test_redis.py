@@ -1,13 +1,18 @@
-"""Redis restarted while clients are connected: service degrades, recovers, loses nothing."""
+"""Redis restarted, paused, and down for a while, with clients connected to two processes:
+service degrades (acks and same-process delivery go on), recovers without a restart, and
+cross-process delivery catches up; nothing is lost or stored twice (tests/faults/invariants).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import httpx
 import pytest
 
 from server.embedded import EmbeddedRedis
+from tests.faults.invariants import View, check_all
 from tests.support.api import signup
 from tests.support.wsclient import visitor
 
@@ -31,7 +36,7 @@ async def wait_ready(url: str, want: int, timeout: float = 15.0) -> dict:
         await asyncio.sleep(0.1)
 
 
-async def test_redis_restart_recovers_and_loses_nothing(make_server) -> None:
+async def test_redis_restart_recovers_and_loses_nothing(make_server, db) -> None:
     redis = EmbeddedRedis()
     redis.start()
     try:
@@ -70,6 +75,8 @@ async def test_redis_restart_recovers_and_loses_nothing(make_server) -> None:
         assert [t for t in texts if t.startswith("during outage")] == [
             f"during outage {i}" for i in range(3)]
         assert "clienta_redis_listener_reconnects 1.0" in metrics
+        async with db.unscoped() as conn:
+            await check_all(conn, org.org_id, [])
         await tab1.close()
         await tab2.close()
     finally:
@@ -137,5 +144,59 @@ async def test_the_ack_and_this_processs_copies_follow_the_commit_not_the_publis
             assert len([f for f in tab.frames if f.get("t") == "msg" and f.get("id") == "p1"]) == 1
         for tab in (tab1, tab2, tab3):
             await tab.close()
+    finally:
+        redis.stop()
+
+
+# The issue asks for 30 s; the suite's budget takes 8 s, which already spans several of the
+# subscription's reconnect attempts and the command watchdog's timeouts (set
+# FAULT_REDIS_OUTAGE_S=30 in the environment for the full length).
+OUTAGE_S = float(os.environ.get("FAULT_REDIS_OUTAGE_S", "8"))
+
+
+async def test_redis_down_for_a_while_clients_keep_chatting(make_server, db) -> None:
+    redis = EmbeddedRedis()
+    redis.start()
+    try:
+        one = make_server({"REDIS_URL": redis.url})
+        two = make_server({"REDIS_URL": redis.url})
+        org = await signup(one.url)
+        writers, readers = [], []
+        for _ in range(3):  # a visitor writing on one, its second tab on two
+            writer = await View(one.ws_url, org.site_key).open()
+            await writer.client.send({"t": "handoff"})
+            await writer.client.expect("mode", mode="queued")
+            reader = View(two.ws_url, org.site_key, welcome=writer.welcome,
+                          since=writer.last_seen())
+            await reader.resume()
+            writers.append(writer)
+            readers.append(reader)
+
+        redis.stop()
+        await wait_ready(one.url, 503)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + OUTAGE_S
+        n = 0
+        while loop.time() < until:  # chatting on through process one for the outage
+            for i, writer in enumerate(writers):
+                await writer.client.send({"t": "msg", "id": f"w{i}-{n}", "text": f"down {n}"})
+                acked = await writer.client.expect("ack", id=f"w{i}-{n}")
+                # its own copy, from this process, without Redis
+                await writer.client.expect("msg", id=f"w{i}-{n}", seq=acked["seq"])
+            n += 1
+            await asyncio.sleep(0.5)  # a person's typing pace, not a synchronisation
+        redis.start()
+        await wait_ready(one.url, 200, timeout=30)
+        await wait_ready(two.url, 200, timeout=30)
+        # process two resynchronises its rooms from Postgres: every tab catches up
+        for i, writer in enumerate(writers):
+            await writer.client.send({"t": "msg", "id": f"w{i}-after", "text": "after"})
+            await writer.client.expect("ack", id=f"w{i}-after")
+        async with db.unscoped() as conn:
+            await check_all(conn, org.org_id, writers + readers)
+        for i, reader in enumerate(readers):  # what was said during the outage, in full
+            assert {f"w{i}-{k}" for k in range(n)} <= {f.get("id") for f in reader.frames("msg")}
+        for view in writers + readers:
+            await view.close()
     finally:
         redis.stop()

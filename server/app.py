@@ -102,9 +102,10 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         raise RuntimeError("DATABASE_URL and REDIS_URL must be resolved before the app starts "
                            "(the CLI starts embedded services when they are unset)")
     if migrate:
-        await apply_migrations(settings.database_url)
+        await apply_migrations(settings.migrate_database_url or settings.database_url)
     db = await Database.connect(settings.database_url, min_size=settings.db_pool_min,
-                                max_size=settings.db_pool_max)
+                                max_size=settings.db_pool_max,
+                                statement_cache_size=settings.db_statement_cache)
     broker: Broker = RedisBroker(settings.redis_url)
     metrics = Metrics()
     hub = Hub(broker)

@@ -1,4 +1,4 @@
-"""`clienta serve` and `clienta migrate` (contract §1)."""
+"""`clienta serve`, `clienta migrate` (contract §1) and `clienta health` (the image's check)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import asyncio
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from contextlib import ExitStack
+from types import FrameType
 
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.logs import configure_logging
@@ -17,9 +19,28 @@ from server.settings import Settings
 log = logging.getLogger("clienta.cli")
 
 
+class EmbeddedRefused(RuntimeError):
+    """A URL is unset where embedded services are not allowed (the container image)."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so the ExitStack stops the embedded services."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 def _resolve_services(settings: Settings, stack: ExitStack) -> Settings:
     """Start embedded Postgres/Redis for whatever URL is unset; they stop on exit."""
     database_url, redis_url = settings.database_url, settings.redis_url
+    missing = [name for name, url in (("DATABASE_URL", database_url), ("REDIS_URL", redis_url))
+               if not url]
+    if missing and not settings.embedded_allowed:
+        raise EmbeddedRefused(
+            f"{' and '.join(missing)} not set, and embedded services are off "
+            "(CLIENTA_EMBEDDED=0): point them at Postgres (with pgvector) and Redis, "
+            "or set CLIENTA_EMBEDDED=1 for a one-box trial")
     if not database_url:
         pg = EmbeddedPostgres(settings.home)
         database_url = pg.start()
@@ -38,46 +59,69 @@ def cmd_migrate(settings: Settings) -> int:
 
     with ExitStack() as stack:
         settings = _resolve_services(settings, stack)
-        applied = asyncio.run(apply_migrations(settings.database_url or ""))
+        applied = asyncio.run(apply_migrations(settings.migrate_database_url or ""))
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    settings.secret_bytes()  # created once here, before workers race to make it
+    # uvicorn ends a SIGTERM by raising it again once it has shut down: with the default
+    # action the process would die there, before the ExitStack stops embedded Postgres
+    # and Redis (docker stop and systemd send SIGTERM). Ours unwinds the stack as SIGINT's
+    # KeyboardInterrupt does, then exits 0.
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with ExitStack() as stack:
+            _serve(_resolve_services(settings, stack), args)
+    except _Terminated:
+        pass
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from server.storage.migrate import apply_migrations
 
-    settings.secret_bytes()  # created once here, before workers race to make it
-    with ExitStack() as stack:
-        settings = _resolve_services(settings, stack)
-        asyncio.run(apply_migrations(settings.database_url or ""))
-        url = f"http://{args.host}:{args.port}"
-        if args.seed_demo:
-            from server.demo import seed_demo
+    asyncio.run(apply_migrations(settings.migrate_database_url or ""))
+    url = f"http://{args.host}:{args.port}"
+    if args.seed_demo:
+        from server.demo import seed_demo
 
-            demo = asyncio.run(seed_demo(settings))
-            os.environ["CLIENTA_DEMO_SITE_KEY"] = demo["site_key"]
-            print(
-                "\n  Clienta is starting\n"
-                f"  demo page:     {url}/\n"
-                f"  agent console: {url}/console  (login {demo['agent_email']} / "
-                f"{demo['password']})\n"
-                f"  site key:      {demo['site_key']}\n",
-                flush=True,
-            )
-        uvicorn.run(
-            "server.app:app_factory", factory=True, host=args.host, port=args.port,
-            workers=args.workers if args.workers > 1 else None,
-            log_config=None, access_log=False, lifespan="on",
-            timeout_graceful_shutdown=5, backlog=4096,
-            timeout_keep_alive=settings.http_keepalive_s,
-            # upgrades go to the hub's own websocket protocol (frame limit, keepalive and
-            # no per-message deflate are its settings: server/transport/wire.py)
-            ws="server.transport.wire:WireSocket",
-            http="server.transport.http_switch:HubHttpProtocol",
+        demo = asyncio.run(seed_demo(settings))
+        os.environ["CLIENTA_DEMO_SITE_KEY"] = demo["site_key"]
+        print(
+            "\n  Clienta is starting\n"
+            f"  demo page:     {url}/\n"
+            f"  agent console: {url}/console  (login {demo['agent_email']} / "
+            f"{demo['password']})\n"
+            f"  site key:      {demo['site_key']}\n",
+            flush=True,
         )
-    return 0
+    uvicorn.run(
+        "server.app:app_factory", factory=True, host=args.host, port=args.port,
+        workers=args.workers if args.workers > 1 else None,
+        log_config=None, access_log=False, lifespan="on",
+        timeout_graceful_shutdown=5, backlog=4096,
+        timeout_keep_alive=settings.http_keepalive_s,
+        # upgrades go to the hub's own websocket protocol (frame limit, keepalive and
+        # no per-message deflate are its settings: server/transport/wire.py)
+        ws="server.transport.wire:WireSocket",
+        http="server.transport.http_switch:HubHttpProtocol",
+    )
+
+
+def cmd_health(settings: Settings) -> int:
+    """The image's HEALTHCHECK: /healthz on this machine, on the port serve would take."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/healthz",
+                                    timeout=2) as answer:
+            return 0 if answer.status == 200 else 1
+    except OSError:
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,14 +134,25 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--seed-demo", action="store_true",
                        help="create the demo organisation once and print its logins")
     sub.add_parser("migrate", help="apply migrations/*.sql in order, once each")
+    sub.add_parser("health", help="exit 0 when this machine's server answers /healthz")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    if args.command == "migrate":
-        return cmd_migrate(settings)
-    args.host = args.host or settings.host
-    args.port = args.port or settings.port
-    return cmd_serve(settings, args)
+    if settings.log_level.lower() != "debug":
+        # pgserver logs every initdb and pg_ctl command line with its output at info:
+        # the first screen of `make run` is for the URLs and logins
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
+    if args.command == "health":
+        return cmd_health(settings)
+    try:
+        if args.command == "migrate":
+            return cmd_migrate(settings)
+        args.host = args.host or settings.host
+        args.port = args.port or settings.port
+        return cmd_serve(settings, args)
+    except EmbeddedRefused as exc:
+        print(f"clienta: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

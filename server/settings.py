@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +62,40 @@ def _quota(e: Mapping[str, str], name: str, default: tuple[int, float]) -> tuple
     return int(count), float(window or default[1])
 
 
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() not in ("0", "false", "no", "off")
+
+
+# Supabase's transaction pooler listens on 6543 (its session pooler and Postgres on 5432)
+TRANSACTION_POOLER_PORT = 6543
+
+
+def _statement_cache(e: Mapping[str, str]) -> int:
+    """`CLIENTA_DB_STATEMENT_CACHE` when set; else 0 when `CLIENTA_DB_POOLER=transaction`
+    or DATABASE_URL names port 6543, else 256. A transaction pooler hands each
+    transaction to any server connection, where a statement asyncpg prepared on another
+    is unknown (or its name taken: DuplicatePreparedStatementError)."""
+    if e.get("CLIENTA_DB_STATEMENT_CACHE"):
+        return int(e["CLIENTA_DB_STATEMENT_CACHE"])
+    pooler = e.get("CLIENTA_DB_POOLER", "auto").strip().lower()
+    if pooler == "auto":
+        try:
+            port = urlsplit(e.get("DATABASE_URL") or "").port
+        except ValueError:
+            port = None
+        pooler = "transaction" if port == TRANSACTION_POOLER_PORT else "none"
+    return 0 if pooler == "transaction" else 256
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     home: Path = Path(".clienta")
     database_url: str | None = None
+    # a direct (unpooled) connection for migrations when DATABASE_URL is a pooler's
+    direct_database_url: str | None = None
     redis_url: str | None = None
+    # may the CLI start embedded Postgres/Redis for an unset URL (the image says no)
+    embedded_allowed: bool = True
     secret: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
@@ -84,6 +114,9 @@ class Settings:
     password_max_length: int = 1024
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # asyncpg's prepared statements per connection; 0 behind a transaction pooler, whose
+    # server connections change between transactions (_statement_cache says how it is chosen)
+    db_statement_cache: int = 256
     # bot.delta coalescing window: ~25 frames/s per stream
     delta_window_s: float = 0.04
     # unresolved bot turns before the conversation is offered to a person
@@ -119,6 +152,12 @@ class Settings:
     def llm_online(self) -> bool:
         return bool(self.openai_api_key)
 
+    @property
+    def migrate_database_url(self) -> str | None:
+        """Migrations take a direct connection when there is one (DDL and its lock never
+        go through a pooler that may cut them short)."""
+        return self.direct_database_url or self.database_url
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
@@ -138,10 +177,13 @@ class Settings:
         return cls(
             home=home,
             database_url=e.get("DATABASE_URL") or None,
+            direct_database_url=e.get("CLIENTA_DIRECT_DATABASE_URL") or None,
             redis_url=e.get("REDIS_URL") or None,
+            embedded_allowed=_flag(e.get("CLIENTA_EMBEDDED", "1")),
             secret=e.get("CLIENTA_SECRET") or "",
             host=e.get("CLIENTA_HOST", "127.0.0.1"),
-            port=int(e.get("CLIENTA_PORT", 8000)),
+            # PORT is the platform's (Railway, Render, Fly); ours wins when both are set
+            port=int(e.get("CLIENTA_PORT") or e.get("PORT") or 8000),
             openai_api_key=e.get("OPENAI_API_KEY") or None,
             openai_base_url=e.get("OPENAI_BASE_URL") or None,
             chat_model=e.get("CLIENTA_CHAT_MODEL", "gpt-4o"),
@@ -155,13 +197,13 @@ class Settings:
             password_max_length=int(e.get("CLIENTA_PASSWORD_MAX_LENGTH", 1024)),
             db_pool_min=int(e.get("CLIENTA_DB_POOL_MIN", 2)),
             db_pool_max=int(e.get("CLIENTA_DB_POOL_MAX", 10)),
+            db_statement_cache=_statement_cache(e),
             delta_window_s=float(e.get("CLIENTA_DELTA_WINDOW", 0.04)),
             max_unresolved_turns=int(e.get("CLIENTA_MAX_UNRESOLVED_TURNS", 3)),
             kb_max_upload_bytes=int(e.get("CLIENTA_KB_MAX_UPLOAD", 10 * 1024 * 1024)),
             kb_background_bytes=int(e.get("CLIENTA_KB_BACKGROUND_BYTES", 256 * 1024)),
             kb_chunk_chars=int(e.get("CLIENTA_KB_CHUNK_CHARS", 800)),
-            kb_reindex_on_start=e.get("CLIENTA_KB_REINDEX_ON_START", "1").lower()
-            not in ("0", "false", "no", "off"),
+            kb_reindex_on_start=_flag(e.get("CLIENTA_KB_REINDEX_ON_START", "1")),
             kb_max_reindexes=int(e.get("CLIENTA_KB_MAX_REINDEXES", 2)),
             kb_answer_threshold=float(e.get("CLIENTA_KB_THRESHOLD", 0.2)),
             presence_ttl_s=float(e.get("CLIENTA_PRESENCE_TTL", 15.0)),

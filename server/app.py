@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +28,9 @@ from server.hub.rooms import Hub
 from server.kb.extractive import extractive_answer
 from server.kb.service import build_knowledge_base
 from server.llm.chat import build_chat_provider
+from server.mail.base import Mailer
 from server.mail.files import FileMailer
+from server.mail.resend_client import ResendMailer
 from server.metrics import Metrics
 from server.reporting.base import ErrorReporter
 from server.reporting.off import NoReporter
@@ -40,6 +43,7 @@ from server.services.bot import BotRunner
 from server.services.canned import CannedReplies
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
+from server.services.mail_outbox import MailOutbox, OutboxPolicy
 from server.services.orgs import OrgDirectory
 from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
 from server.services.read_markers import ReadMarkers
@@ -83,6 +87,7 @@ class Services:
     presence: Any = None
     demo_site_key: str | None = None
     orgs: Any = None
+    mail: MailOutbox | None = None  # the outbox worker (mail is queued in Postgres)
 
     def begin_stop(self) -> None:
         """uvicorn is shutting the sockets down (once per socket; acts on the first): rooms
@@ -114,6 +119,12 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     admission = Admission()
     admission.start()
     audit_log = AuditLog(db, parse_networks(settings.trusted_proxies))
+    mail = MailOutbox(db, build_mailer(settings), OutboxPolicy(
+        max_attempts=settings.mail.max_attempts, retry_base_s=settings.mail.retry_base_s,
+        retry_max_s=settings.mail.retry_max_s, poll_s=settings.mail.poll_s,
+        # a live holder never loses its row to another worker mid-send
+        lease_s=3 * settings.mail.send_timeout_s,
+        retention=timedelta(days=settings.mail.retention_days)))
     chat = build_chat_provider(settings, extractive_answer)  # offline: quotes the KB
     bot = BotRunner(db, hub, conversation_service, chat, metrics,
                     StreamTexts(broker.command),
@@ -125,7 +136,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
             db, settings.token_ttl_s,
             PasswordPolicy(settings.password_min_length, settings.password_max_length,
                            load_common_passwords()),
-            FileMailer(settings.home / "mail"), audit_log),  # a provider comes with issue 19
+            mail, audit_log),
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
         conversations=conversation_service, bot=bot, admission=admission,
         limiter=RateLimiter(
@@ -135,10 +146,25 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         demo_site_key=settings.demo_site_key,
     )
     services.orgs = OrgDirectory(db, audit=audit_log)
+    services.mail = mail
+    mail.start()
     services.accounts.start()  # purges expired bearer tokens hourly
     _wire_capabilities(services)
     await broker.start(hub.on_message, conversation_service.resync)
     return services
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    """`RESEND_API_KEY` set: Resend (and `CLIENTA_MAIL_FROM` is required), else .eml files
+    under `CLIENTA_HOME/mail/`, each one's path logged."""
+    mail = settings.mail
+    if not mail.resend_api_key:
+        return FileMailer(settings.home / "mail", mail.sender)
+    if not mail.sender:
+        raise RuntimeError("CLIENTA_MAIL_FROM must be set with RESEND_API_KEY "
+                           "(an address on a domain verified with Resend)")
+    return ResendMailer(mail.resend_api_key, mail.sender, base_url=mail.resend_base_url,
+                        timeout_s=mail.send_timeout_s)
 
 
 def _wire_capabilities(services: Services) -> None:
@@ -151,6 +177,8 @@ def _wire_capabilities(services: Services) -> None:
 async def close_services(services: Services) -> None:
     services.admission.close()
     await services.accounts.close()
+    if services.mail is not None:
+        await services.mail.close()
     await services.bot.close()
     if services.kb is not None:
         await services.kb.close()

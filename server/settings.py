@@ -53,6 +53,40 @@ class Quotas:
     account_logins: tuple[int, float] = (10, 300.0)
 
 
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """Outgoing mail: Resend when RESEND_API_KEY is set, .eml files under home otherwise;
+    the outbox worker's retries and how long finished rows are kept (docs/mail.md)."""
+
+    resend_api_key: str | None = None
+    # tests point the SDK at a fake Resend on 127.0.0.1
+    resend_base_url: str | None = None
+    # the From of every message; required with RESEND_API_KEY (a verified domain's address)
+    sender: str | None = None
+    send_timeout_s: float = 20.0
+    max_attempts: int = 8
+    # the first retry waits this long, each next one twice as long, at most retry_max_s
+    retry_base_s: float = 30.0
+    retry_max_s: float = 3600.0
+    poll_s: float = 5.0
+    # sent and given-up rows (content already blanked) are deleted after this many days
+    retention_days: float = 7.0
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> MailSettings:
+        return cls(
+            resend_api_key=e.get("RESEND_API_KEY") or None,
+            resend_base_url=e.get("RESEND_BASE_URL") or None,
+            sender=e.get("CLIENTA_MAIL_FROM") or None,
+            send_timeout_s=float(e.get("CLIENTA_MAIL_SEND_TIMEOUT") or 20.0),
+            max_attempts=int(e.get("CLIENTA_MAIL_MAX_ATTEMPTS") or 8),
+            retry_base_s=float(e.get("CLIENTA_MAIL_RETRY_BASE") or 30.0),
+            retry_max_s=float(e.get("CLIENTA_MAIL_RETRY_MAX") or 3600.0),
+            poll_s=float(e.get("CLIENTA_MAIL_POLL") or 5.0),
+            retention_days=float(e.get("CLIENTA_MAIL_RETENTION_DAYS") or 7.0),
+        )
+
+
 def _quota(e: Mapping[str, str], name: str, default: tuple[int, float]) -> tuple[int, float]:
     """`CLIENTA_QUOTA_<NAME>=count/seconds`, e.g. `30/10`."""
     raw = e.get(f"CLIENTA_QUOTA_{name.upper()}")
@@ -147,6 +181,7 @@ class Settings:
     trusted_proxies: str = ""
     limits: Limits = field(default_factory=Limits)
     quotas: Quotas = field(default_factory=Quotas)
+    mail: MailSettings = field(default_factory=MailSettings)
 
     @property
     def llm_online(self) -> bool:
@@ -218,6 +253,7 @@ class Settings:
             limits=limits,
             quotas=Quotas(**{f.name: _quota(e, f.name, f.default)  # type: ignore[arg-type]
                              for f in fields(Quotas)}),
+            mail=MailSettings.from_env(e),
         )
 
     def secret_bytes(self) -> bytes:

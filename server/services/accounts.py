@@ -20,8 +20,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from server.domain.passwords import PasswordPolicy
 from server.domain.roles import MANAGERS, Role
-from server.mail.base import Mail, Mailer
+from server.mail import templates
+from server.mail.base import Mail
+from server.services.mail_outbox import MailOutbox
 from server.storage import accounts as store
+from server.storage import mail_outbox
 from server.storage.db import Database, set_tenant
 
 log = logging.getLogger("clienta.accounts")
@@ -29,14 +32,6 @@ log = logging.getLogger("clienta.accounts")
 # expired tokens already open nothing (the lookup checks expires_at): the purge only keeps
 # the table from growing, so once an hour is plenty
 TOKEN_PURGE_INTERVAL_S = 3600.0
-
-EXISTING_ACCOUNT_NOTICE = (
-    "Someone (perhaps you) just tried to sign up for Clienta with this email address.\n\n"
-    "This address already has an account, so no new one was made. If it was you, log in\n"
-    "with your existing password instead. If it was not you, you can ignore this message:\n"
-    "nothing about your account has changed.\n"
-)
-
 
 class AccountError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -65,11 +60,11 @@ def hash_token(token: str) -> bytes:
 
 class AccountService:
     def __init__(self, db: Database, token_ttl_s: int, passwords: PasswordPolicy,
-                 mailer: Mailer) -> None:
+                 outbox: MailOutbox) -> None:
         self.db = db
         self.token_ttl = timedelta(seconds=token_ttl_s)
         self.passwords = passwords
-        self.mailer = mailer
+        self.outbox = outbox
         # argon2id; the library's defaults follow RFC 9106's second recommendation
         self.hasher = PasswordHasher()
         self._purger: asyncio.Task[None] | None = None
@@ -145,12 +140,24 @@ class AccountService:
                 "token": token}
 
     async def _tell_owner(self, email: str) -> None:
+        """Queue the notice in the existing account's org (the outbox worker sends it)."""
+        rendered = templates.existing_account(templates.DEFAULT_LOCALE)
         try:
-            await self.mailer.send(Mail(email, "Sign-up attempt with your address",
-                                        EXISTING_ACCOUNT_NOTICE))
-        except OSError as exc:
+            async with self.db.unscoped() as conn:
+                owner = await store.user_by_email(conn, email)
+                if owner is None:  # removed in between: nobody to tell
+                    return
+                await set_tenant(conn, owner.org_id)
+                await mail_outbox.enqueue(
+                    conn, owner.org_id, templates.MailKind.EXISTING_ACCOUNT,
+                    Mail(email, rendered.subject, rendered.text, rendered.html,
+                         templates.DEFAULT_LOCALE))
+        except Exception as exc:
             # the caller's answer must not differ, so a failed notice is only logged
-            log.warning("existing-account notice not sent", extra={"error": type(exc).__name__})
+            log.warning("existing-account notice not queued",
+                        extra={"error": type(exc).__name__})
+            return
+        self.outbox.wake()
 
     async def login(self, email: str, password: str) -> dict[str, str]:
         async with self.db.unscoped() as conn:

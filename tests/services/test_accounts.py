@@ -13,6 +13,7 @@ from server.domain.passwords import PasswordPolicy
 from server.domain.roles import Role
 from server.mail.files import FileMailer
 from server.services.accounts import AccountService, hash_token
+from server.services.mail_outbox import MailOutbox
 from server.storage import accounts as store
 from server.storage.db import Database, set_tenant
 
@@ -40,7 +41,8 @@ async def _tokens_of(db: Database, user_id: uuid.UUID) -> set[bytes]:
 
 
 async def test_one_purge_removes_expired_tokens_only(db: Database, tmp_path: Path) -> None:
-    accounts = AccountService(db, 3600, PasswordPolicy(), FileMailer(tmp_path))
+    accounts = AccountService(db, 3600, PasswordPolicy(),
+                              MailOutbox(db, FileMailer(tmp_path)))
     user_id = await _user_with_tokens(db, old=timedelta(days=-1), live=timedelta(hours=1))
     assert len(await _tokens_of(db, user_id)) == 2
     assert await accounts.purge_expired_tokens() >= 1
@@ -51,7 +53,8 @@ async def test_one_purge_removes_expired_tokens_only(db: Database, tmp_path: Pat
 async def test_the_started_service_purges_at_once(db: Database, tmp_path: Path) -> None:
     """start() runs a purge straight away (then every interval) and close() ends it."""
     user_id = await _user_with_tokens(db, gone=timedelta(seconds=-1))
-    accounts = AccountService(db, 3600, PasswordPolicy(), FileMailer(tmp_path))
+    accounts = AccountService(db, 3600, PasswordPolicy(),
+                              MailOutbox(db, FileMailer(tmp_path)))
     accounts.start()
     try:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,118 @@
+"""The mail outbox: `enqueue` in the caller's transaction, claims under a lease, outcomes.
+
+The only reader and writer of a queued message's content (recipient, subject, bodies):
+they are personal data, stored as one value (`_seal`/`_open`, where encryption at rest
+goes) and blanked as soon as the row is sent or given up."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from server.mail.base import Mail
+
+_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row this worker holds until `lease_until`; its outcome is recorded with the token."""
+
+    id: UUID
+    org_id: UUID
+    kind: str
+    mail: Mail
+    attempts: int  # this one included
+    lease_token: UUID
+
+
+def _seal(mail: Mail) -> bytes:
+    return json.dumps({
+        "v": _FORMAT, "to": mail.to, "subject": mail.subject, "text": mail.text,
+        "html": mail.html, "locale": mail.locale, "headers": [list(h) for h in mail.headers],
+    }, ensure_ascii=False).encode()
+
+
+def _open(content: bytes) -> Mail:
+    value = json.loads(content)
+    return Mail(value["to"], value["subject"], value["text"], value["html"], value["locale"],
+                tuple((name, v) for name, v in value["headers"]))
+
+
+async def enqueue(conn: asyncpg.Connection, org_id: UUID, kind: str, mail: Mail) -> UUID:
+    """Queue `mail` in the caller's transaction: it is sent if and only if that commits.
+    The row's id is the provider's idempotency key."""
+    mail_id = uuid4()
+    await conn.execute(
+        "INSERT INTO mail_outbox (id, org_id, kind, content) VALUES ($1, $2, $3, $4)",
+        mail_id, org_id, kind, _seal(mail))
+    return mail_id
+
+
+async def claim(conn: asyncpg.Connection, now: datetime, lease: timedelta,
+                limit: int) -> list[Claimed]:
+    """Take up to `limit` due rows that nobody holds. SKIP LOCKED lets concurrent claims
+    pass each other; the lease keeps a row from the others after this commits, until the
+    holder records an outcome or the lease runs out (a crashed holder)."""
+    token = uuid4()
+    rows = await conn.fetch(
+        """
+        WITH due AS (
+            SELECT id FROM mail_outbox
+            WHERE status = 'pending' AND next_attempt_at <= $1
+              AND (lease_until IS NULL OR lease_until <= $1)
+            ORDER BY next_attempt_at
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE mail_outbox m
+        SET attempts = m.attempts + 1, lease_token = $4, lease_until = $2
+        FROM due WHERE m.id = due.id
+        RETURNING m.id, m.org_id, m.kind, m.content, m.attempts
+        """,
+        now, now + lease, limit, token)
+    return [Claimed(r["id"], r["org_id"], r["kind"], _open(r["content"]), r["attempts"], token)
+            for r in rows]
+
+
+async def mark_sent(conn: asyncpg.Connection, claimed: Claimed, provider_id: str,
+                    now: datetime) -> bool:
+    """False when the lease was lost (another holder records the outcome)."""
+    status = await conn.execute(
+        "UPDATE mail_outbox SET status = 'sent', content = NULL, provider_id = $3,"
+        " finished_at = $4, lease_token = NULL, lease_until = NULL"
+        " WHERE id = $1 AND lease_token = $2 AND status = 'pending'",
+        claimed.id, claimed.lease_token, provider_id[:200], now)
+    return status == "UPDATE 1"
+
+
+async def mark_retry(conn: asyncpg.Connection, claimed: Claimed, error: str,
+                     at: datetime) -> bool:
+    status = await conn.execute(
+        "UPDATE mail_outbox SET next_attempt_at = $3, last_error = $4,"
+        " lease_token = NULL, lease_until = NULL"
+        " WHERE id = $1 AND lease_token = $2 AND status = 'pending'",
+        claimed.id, claimed.lease_token, at, error)
+    return status == "UPDATE 1"
+
+
+async def mark_failed(conn: asyncpg.Connection, claimed: Claimed, error: str,
+                      now: datetime) -> bool:
+    """Given up: the content goes (nothing will read it again), the error code stays."""
+    status = await conn.execute(
+        "UPDATE mail_outbox SET status = 'failed', content = NULL, last_error = $3,"
+        " finished_at = $4, lease_token = NULL, lease_until = NULL"
+        " WHERE id = $1 AND lease_token = $2 AND status = 'pending'",
+        claimed.id, claimed.lease_token, error, now)
+    return status == "UPDATE 1"
+
+
+async def purge_finished(conn: asyncpg.Connection, before: datetime) -> int:
+    """Delete rows sent or given up before `before` (they hold no content by then)."""
+    status = await conn.execute(
+        "DELETE FROM mail_outbox WHERE status <> 'pending' AND finished_at < $1", before)
+    return int(status.split()[-1])

@@ -20,7 +20,17 @@ from server.broker.base import Broker
 from server.broker.redis import RedisBroker
 from server.domain.client_ip import parse_networks
 from server.domain.passwords import PasswordPolicy, load_common_passwords
-from server.http import accounts, agent_tools, audit, conversations, health, kb, org, static
+from server.http import (
+    accounts,
+    agent_tools,
+    audit,
+    conversations,
+    health,
+    kb,
+    openapi,
+    org,
+    static,
+)
 from server.http.body_limits import BodyLimits, BodyPolicy
 from server.http.csrf import CsrfGuard
 from server.http.errors import exception_handlers
@@ -197,7 +207,7 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
-    for module in (health, accounts, org, conversations, agent_tools, kb, audit, static):
+    for module in (health, accounts, org, conversations, agent_tools, kb, audit, static, openapi):
         routes += module.routes()
     return routes
 

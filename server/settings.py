@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -85,6 +86,42 @@ class MailSettings:
             poll_s=float(e.get("CLIENTA_MAIL_POLL") or 5.0),
             retention_days=float(e.get("CLIENTA_MAIL_RETENTION_DAYS") or 7.0),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Reporting:
+    """Error reporting: Sentry when a DSN is set, off otherwise (server/reporting/)."""
+
+    sentry_dsn: str | None = None
+    release: str = ""
+    environment: str = "production"
+    # share of error events sent, and of requests traced (0: no performance data)
+    sample_rate: float = 1.0
+    traces_sample_rate: float = 0.0
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> Reporting:
+        return cls(
+            sentry_dsn=e.get("SENTRY_DSN") or None,
+            release=e.get("CLIENTA_RELEASE") or f"clienta@{_version()}",
+            environment=e.get("CLIENTA_ENVIRONMENT") or "production",
+            sample_rate=_rate(e, "CLIENTA_SENTRY_SAMPLE_RATE", 1.0),
+            traces_sample_rate=_rate(e, "CLIENTA_SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("clienta")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _rate(e: Mapping[str, str], name: str, default: float) -> float:
+    rate = float(e.get(name) or default)
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{name} must be a number from 0 to 1")
+    return rate
 
 
 def _quota(e: Mapping[str, str], name: str, default: tuple[int, float]) -> tuple[int, float]:
@@ -181,6 +218,7 @@ class Settings:
     trusted_proxies: str = ""
     limits: Limits = field(default_factory=Limits)
     quotas: Quotas = field(default_factory=Quotas)
+    reporting: Reporting = field(default_factory=Reporting)
     mail: MailSettings = field(default_factory=MailSettings)
 
     @property
@@ -253,6 +291,7 @@ class Settings:
             limits=limits,
             quotas=Quotas(**{f.name: _quota(e, f.name, f.default)  # type: ignore[arg-type]
                              for f in fields(Quotas)}),
+            reporting=Reporting.from_env(e),
             mail=MailSettings.from_env(e),
         )
 

@@ -1,4 +1,5 @@
-"""`clienta serve`, `clienta migrate` (contract §1) and `clienta health` (the image's check)."""
+"""`clienta serve`, `clienta migrate` (contract §1), `clienta health` (the image's check)
+and `clienta widget build` (the static files for a CDN)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_widget_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from server.http.cdn import build
+
+    try:
+        written = build(Path(args.out), args.server, site_key=args.site_key)
+    except ValueError as exc:
+        print(f"clienta: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files to {args.out}: " + ", ".join(p.name for p in written))
+    return 0
+
+
 def cmd_health(settings: Settings) -> int:
     """The image's HEALTHCHECK: /healthz on this machine, on the port serve would take."""
     import urllib.request
@@ -135,7 +150,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="create the demo organisation once and print its logins")
     sub.add_parser("migrate", help="apply migrations/*.sql in order, once each")
     sub.add_parser("health", help="exit 0 when this machine's server answers /healthz")
+    widget = sub.add_parser("widget", help="the widget and console as static files")
+    widget_sub = widget.add_subparsers(dest="widget_command", required=True)
+    build = widget_sub.add_parser("build", help="write a folder for a CDN (Vercel)")
+    build.add_argument("--server", required=True, help="the API origin, https://api.example.com")
+    build.add_argument("--out", required=True, help="the folder to write")
+    build.add_argument("--site-key", default="", help="embed this site key in the demo page")
     args = parser.parse_args(argv)
+    if args.command == "widget":
+        return cmd_widget_build(args)
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     if settings.log_level.lower() != "debug":

@@ -84,12 +84,15 @@ def minify_css(source: str) -> str:
     return re.sub(r"\s*([{};,>])\s*", r"\1", source).strip()
 
 
-def bundle(root: Path, sources: tuple[str, ...], css: str | None = None) -> bytes:
+def bundle(root: Path, sources: tuple[str, ...], css: str | None = None,
+           server: str = "") -> bytes:
     """One IIFE: the fragments share its scope and leak nothing but what they assign
-    to window themselves (the widget: the Clienta global)."""
+    to window themselves (the widget: the Clienta global). The widget's `server` is the
+    API origin a static build bakes in (empty: the origin it is served from)."""
     parts = ['/*! Clienta | AGPL-3.0-or-later */\n(function(){"use strict";']
     if css is not None:
         parts.append("var WIDGET_CSS=" + json.dumps(minify_css(css)) + ";")
+        parts.append("var CLIENTA_SERVER=" + json.dumps(server) + ";")
     parts.extend(minify_js((root / name).read_text("utf-8")) for name in sources)
     parts.append("})();\n")
     return "\n".join(parts).encode("utf-8")

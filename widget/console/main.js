@@ -5,7 +5,11 @@ function startConsole() {
   var view = createDeskView(), desk = createDesk();
   var session = null, me = {}, room = null, canned = [];
   var typingOn = false, typingTimer = null, theirTimer = null;
-  var wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/ws/agent';
+  // a static build (clienta widget build) names the API origin: HTTP goes through the
+  // CDN's rewrite of /v1/, the socket straight to the API (CDNs proxy no websockets)
+  var api = document.querySelector('meta[name="clienta-server"]');
+  var base = new URL(api ? api.content : location.href);
+  var wsUrl = (base.protocol === 'https:' ? 'wss://' : 'ws://') + base.host + '/v1/ws/agent';
 
   var conn = createConnection(wsUrl, {
     open: function () {

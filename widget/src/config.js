@@ -4,8 +4,9 @@ var SCRIPT = document.currentScript || document.querySelector('script[data-site-
 
 function readConfig(el) {
   var d = (el && el.dataset) || {};
-  // The server is wherever this file came from, not the page that embeds it.
-  var src = new URL(el && el.src ? el.src : location.href, location.href);
+  // The server: the tag's data-server, else the one a static build named (a CDN
+  // serves this file), else wherever this file came from, never the embedding page.
+  var src = new URL(d.server || CLIENTA_SERVER || (el && el.src) || location.href, location.href);
   return {
     siteKey: d.siteKey || '',
     locale: d.locale || '',

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -36,17 +35,18 @@ from server.http.csrf import CsrfGuard
 from server.http.errors import exception_handlers
 from server.hub.rooms import Hub
 from server.kb.extractive import extractive_answer
-from server.kb.service import build_knowledge_base
+from server.kb.service import KnowledgeBase, build_knowledge_base
 from server.llm.chat import build_chat_provider
 from server.mail.base import Mailer
 from server.mail.files import FileMailer
 from server.mail.resend_client import ResendMailer
 from server.metrics import Metrics
+from server.presence.redis import RedisPresence
 from server.reporting.base import ErrorReporter
 from server.reporting.off import NoReporter
 from server.services.accounts import AccountService
 from server.services.admission import Admission
-from server.services.agents import build_agents
+from server.services.agents import AgentService
 from server.services.appender import Appender
 from server.services.audit import AuditLog
 from server.services.bot import BotRunner
@@ -72,9 +72,10 @@ from server.transport.visitor_ws import visitor_endpoint
 log = logging.getLogger("clienta.app")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Services:
-    """Everything a request handler may use, built once per process."""
+    """Everything a request handler may use, built complete once per process by
+    `build_services` (each collaborator reaches its service through its constructor)."""
 
     settings: Settings
     db: Database
@@ -92,12 +93,11 @@ class Services:
     reads: ReadMarkers
     tags: Tags
     canned: CannedReplies
-    kb: Any = None
-    agents: Any = None
-    presence: Any = None
-    demo_site_key: str | None = None
-    orgs: Any = None
-    mail: MailOutbox | None = None  # the outbox worker (mail is queued in Postgres)
+    orgs: OrgDirectory
+    kb: KnowledgeBase
+    agents: AgentService  # presence, assignment, the queue-wait sweeper
+    mail: MailOutbox  # the outbox worker (mail is queued in Postgres)
+    demo_site_key: str | None
 
     def begin_stop(self) -> None:
         """uvicorn is shutting the sockets down (once per socket; acts on the first): rooms
@@ -105,11 +105,6 @@ class Services:
         if not self.hub.stopping:
             self.hub.stopping = True
             self.bot.stop_new_work()
-
-    async def after_queued(self, org_id: UUID, conversation_id: UUID) -> None:
-        """Hook run once a visitor's conversation is waiting for a person."""
-        if self.agents is not None:
-            await self.agents.after_queued(org_id, conversation_id)
 
 
 async def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -124,8 +119,10 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     broker: Broker = RedisBroker(settings.redis_url)
     metrics = Metrics()
     hub = Hub(broker)
+    presence = RedisPresence(broker.commands, settings.presence_ttl_s)
     conversation_service = ConversationService(db, hub, metrics, Appender(db),
-                                               ResumeReads(db))
+                                               ResumeReads(db),
+                                               agents_online=presence.online_count)
     admission = Admission()
     admission.start()
     audit_log = AuditLog(db, parse_networks(settings.trusted_proxies))
@@ -135,11 +132,15 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         # a live holder never loses its row to another worker mid-send
         lease_s=3 * settings.mail.send_timeout_s,
         retention=timedelta(days=settings.mail.retention_days)))
+    knowledge = build_knowledge_base(settings, db)
     chat = build_chat_provider(settings, extractive_answer)  # offline: quotes the KB
     bot = BotRunner(db, hub, conversation_service, chat, metrics,
                     StreamTexts(broker.command),
                     delta_window_s=settings.delta_window_s,
-                    max_unresolved_turns=settings.max_unresolved_turns, admission=admission)
+                    max_unresolved_turns=settings.max_unresolved_turns,
+                    knowledge=Grounding(knowledge), admission=admission)
+    agents = AgentService(db, hub, conversation_service, bot, presence,
+                          queue_wait_s=settings.queue_wait_s)
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,
         accounts=AccountService(
@@ -153,13 +154,12 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
             RedisCounters(broker.command), rules_from(settings.quotas)), audit=audit_log,
         visitors=VisitorService(db, conversation_service), reads=ReadMarkers(db, hub),
         tags=Tags(db, hub), canned=CannedReplies(db),
+        orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
         demo_site_key=settings.demo_site_key,
     )
-    services.orgs = OrgDirectory(db, audit=audit_log)
-    services.mail = mail
     mail.start()
     services.accounts.start()  # purges expired bearer tokens hourly
-    _wire_capabilities(services)
+    agents.start()  # presence sweep, queue-wait offers
     await broker.start(hub.on_message, conversation_service.resync)
     return services
 
@@ -177,23 +177,13 @@ def build_mailer(settings: Settings) -> Mailer:
                         timeout_s=mail.send_timeout_s)
 
 
-def _wire_capabilities(services: Services) -> None:
-    """The knowledge base grounds the bot; agents bring presence and assignment."""
-    services.kb = build_knowledge_base(services.settings, services.db)
-    services.bot.knowledge = Grounding(services.kb)
-    build_agents(services)
-
-
 async def close_services(services: Services) -> None:
     services.admission.close()
     await services.accounts.close()
-    if services.mail is not None:
-        await services.mail.close()
+    await services.mail.close()
     await services.bot.close()
-    if services.kb is not None:
-        await services.kb.close()
-    if services.agents is not None:
-        await services.agents.close()
+    await services.kb.close()
+    await services.agents.close()
     await services.conversations.resume_reads.close()
     await services.conversations.appender.close()  # messages in a group still get stored
     await services.hub.close()
@@ -234,8 +224,7 @@ def create_app(settings: Settings | None = None,
         sockets = Sockets(WEBSOCKET_ENDPOINTS, services, limits.ping_interval_s,
                           limits.max_frame_bytes)
         sockets.start()
-        if services.kb is not None:
-            await services.kb.start()
+        await services.kb.start()
         # What start-up made (modules, pools, caches) lives as long as the process: keep it
         # out of the collector's full passes, which otherwise walk it again and again while
         # thousands of connections arrive (20-50 ms gen-2 pauses seen in a quick fanout run)

@@ -222,12 +222,3 @@ class AgentService:
             await agent_tools.set_auto_handoff(conn, org_id, conversation_id, False)
         await self.conversations.change_mode(org_id, conversation_id, Trigger.BACK_TO_BOT)
 
-
-def build_agents(services: Any) -> None:
-    presence = RedisPresence(services.broker.commands, services.settings.presence_ttl_s)
-    agents = AgentService(services.db, services.hub, services.conversations, services.bot,
-                          presence, queue_wait_s=services.settings.queue_wait_s)
-    services.presence = presence
-    services.agents = agents
-    services.conversations.agents_online = agents.online_count
-    agents.start()

@@ -182,7 +182,7 @@ class AgentSession:
     async def leave(self) -> None:
         if self.me is not None:
             with contextlib.suppress(Exception):
-                await self.s.presence.remove(self.me.org_id, self.me.user_id, self.conn.conn_id)
+                await self.s.agents.untrack(self.me, self.conn.conn_id)
         channels = [room(k) for k in self.conn.conversations]
         if self.me is not None:
             channels += [org_channel(str(self.me.org_id)), user_channel(self.me.user_id)]

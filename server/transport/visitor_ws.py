@@ -226,7 +226,7 @@ class VisitorSession:
         assert self.org is not None and self.conversation_id is not None
         await self.s.bot.cancel(str(self.conversation_id))
         await self.s.conversations.change_mode(self.org.id, self.conversation_id, trigger)
-        await self.s.after_queued(self.org.id, self.conversation_id)
+        await self.s.agents.after_queued(self.org.id, self.conversation_id)
 
     async def _wait_choice(self, choice: str) -> None:
         assert self.org is not None

@@ -19,11 +19,20 @@ class AuditAction(StrEnum):
 
     SIGN_IN = "auth.sign_in"
     SIGN_IN_FAILED = "auth.sign_in_failed"
+    SIGN_OUT = "auth.sign_out"
+    PASSWORD_RESET_REQUESTED = "auth.password_reset_requested"
+    PASSWORD_RESET = "auth.password_reset"
+    EMAIL_VERIFIED = "auth.email_verified"
     ORG_CREATED = "org.created"
     ORG_SETTINGS_CHANGED = "org.settings_changed"
     USER_CREATED = "user.created"
     USER_ROLE_CHANGED = "user.role_changed"
     USER_REMOVED = "user.removed"
+    USER_UPDATED = "user.updated"
+    INVITE_SENT = "invite.sent"
+    INVITE_RESENT = "invite.resent"
+    INVITE_REVOKED = "invite.revoked"
+    INVITE_ACCEPTED = "invite.accepted"
     KB_DOCUMENT_ADDED = "kb.document_added"
     KB_DOCUMENT_REPLACED = "kb.document_replaced"
     KB_DOCUMENT_DELETED = "kb.document_deleted"
@@ -48,6 +57,7 @@ class ActorKind(StrEnum):
 class TargetKind(StrEnum):
     ORG = "org"
     USER = "user"
+    INVITE = "invite"
     DOCUMENT = "document"
     KNOWLEDGE_BASE = "knowledge_base"
     CONVERSATION = "conversation"
@@ -61,7 +71,8 @@ class TargetKind(StrEnum):
 DETAIL_KEYS: Mapping[str, frozenset[str] | None] = {
     "role": frozenset({"owner", "admin", "agent", "viewer"}),
     "from_role": frozenset({"owner", "admin", "agent", "viewer"}),
-    "settings": frozenset({"allowed_origins", "assignment", "agent_capacity", "name"}),
+    "settings": frozenset({"allowed_origins", "assignment", "agent_capacity", "name",
+                           "locale"}),
     "reason": frozenset({"wrong_password"}),
     "force": frozenset({"true", "false"}),
     "via": frozenset({"http", "socket", "cli"}),

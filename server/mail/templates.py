@@ -20,6 +20,10 @@ class MailKind(StrEnum):
 
     EXISTING_ACCOUNT = "existing_account"
     CONVERSATION_REPLY = "conversation_reply"
+    INVITE = "invite"
+    PASSWORD_RESET = "password_reset"
+    EMAIL_VERIFY = "email_verify"
+    ROLE_CHANGED = "role_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +135,102 @@ def conversation_reply(locale: str, *, org_name: str, agent_name: str, message: 
     footer = (f"{t['footer'].format(**escaped)}: "
               f'<a href="{html.escape(settings_url)}">{html.escape(settings_url)}</a>')
     return Rendered(subject, text, _page(locale, body, footer))
+
+
+def _notice(locale: str, subject: str, lines: list[str], link: tuple[str, str] | None,
+            values: dict[str, str]) -> Rendered:
+    """A required notice: paragraphs with `values` filled in (escaped in HTML), an optional
+    (label, url) button, no unsubscribe."""
+    plain = [line.format(**values) for line in lines]
+    escaped = {k: html.escape(v) for k, v in values.items()}
+    body = "".join(f"<p>{line.format(**escaped)}</p>" for line in lines)
+    text = "\n\n".join(plain)
+    if link is not None:
+        label, url = link[0], _link(link[1])
+        text += f"\n\n{label}: {url}"
+        body += f'<p><a href="{html.escape(url)}">{html.escape(label)}</a></p>'
+    return Rendered(subject, text + "\n", _page(locale, body))
+
+
+_INVITE = {
+    "en": ("{inviter} invited you to {org} on Clienta",
+           ["{inviter} invited you to join {org} on Clienta as {role}.",
+            "Open the link to choose your name and password. It works once and expires in "
+            "{days} days. If you did not expect this, ignore this message."],
+           "Accept the invitation"),
+    "th": ("{inviter} เชิญคุณเข้าร่วม {org} บน Clienta",
+           ["{inviter} เชิญคุณเข้าร่วม {org} บน Clienta ในบทบาท {role}",
+            "เปิดลิงก์เพื่อตั้งชื่อและรหัสผ่านของคุณ ลิงก์ใช้ได้ครั้งเดียวและหมดอายุใน {days} วัน "
+            "หากคุณไม่ได้คาดหวังอีเมลนี้ ไม่ต้องดำเนินการใด ๆ"],
+           "ยอมรับคำเชิญ"),
+}
+
+
+def invite(locale: str, *, org_name: str, inviter: str, role: str, url: str,
+           days: int) -> Rendered:
+    """An invitation to join an org (a required notice: it is the link itself)."""
+    locale = locale_of(locale)
+    subject, lines, label = _INVITE[locale]
+    values = {"org": org_name, "inviter": inviter or org_name, "role": role, "days": str(days)}
+    subject = subject.format(org=_one_line(org_name), inviter=_one_line(values["inviter"]))
+    return _notice(locale, subject, lines, (label, url), values)
+
+
+_RESET = {
+    "en": ("Reset your Clienta password",
+           ["Someone (perhaps you) asked to reset the password of your Clienta account.",
+            "Open the link within {minutes} minutes to choose a new password; it works once, "
+            "and every device signed in to your account will be signed out. If it was not "
+            "you, ignore this message: your password has not changed."],
+           "Choose a new password"),
+    "th": ("ตั้งรหัสผ่าน Clienta ใหม่",
+           ["มีผู้ (อาจเป็นคุณ) ขอตั้งรหัสผ่านบัญชี Clienta ของคุณใหม่",
+            "เปิดลิงก์ภายใน {minutes} นาทีเพื่อตั้งรหัสผ่านใหม่ ลิงก์ใช้ได้ครั้งเดียว "
+            "และทุกอุปกรณ์ที่เข้าสู่ระบบอยู่จะถูกออกจากระบบ หากไม่ใช่คุณ ไม่ต้องดำเนินการใด ๆ "
+            "รหัสผ่านของคุณยังไม่เปลี่ยน"],
+           "ตั้งรหัสผ่านใหม่"),
+}
+
+
+def password_reset(locale: str, *, url: str, minutes: int) -> Rendered:
+    locale = locale_of(locale)
+    subject, lines, label = _RESET[locale]
+    return _notice(locale, subject, lines, (label, url), {"minutes": str(minutes)})
+
+
+_VERIFY = {
+    "en": ("Confirm your email address for Clienta",
+           ["Welcome to Clienta. Please confirm that this address is yours: until then you "
+            "cannot invite people to your team.", "The link expires in {days} days."],
+           "Confirm my address"),
+    "th": ("ยืนยันอีเมลของคุณสำหรับ Clienta",
+           ["ยินดีต้อนรับสู่ Clienta โปรดยืนยันว่าอีเมลนี้เป็นของคุณ ก่อนยืนยัน "
+            "คุณจะยังเชิญผู้อื่นเข้าทีมไม่ได้", "ลิงก์หมดอายุใน {days} วัน"],
+           "ยืนยันอีเมล"),
+}
+
+
+def email_verify(locale: str, *, url: str, days: int) -> Rendered:
+    locale = locale_of(locale)
+    subject, lines, label = _VERIFY[locale]
+    return _notice(locale, subject, lines, (label, url), {"days": str(days)})
+
+
+_ROLE_CHANGED = {
+    "en": ("Security alert: a role changed in {org}",
+           ["{actor} changed the role of {member} in {org} from {old} to {new}.",
+            "If you did not expect this change, review your team in the console."]),
+    "th": ("แจ้งเตือนความปลอดภัย: มีการเปลี่ยนบทบาทใน {org}",
+           ["{actor} เปลี่ยนบทบาทของ {member} ใน {org} จาก {old} เป็น {new}",
+            "หากคุณไม่ได้คาดหวังการเปลี่ยนแปลงนี้ โปรดตรวจสอบทีมของคุณในคอนโซล"]),
+}
+
+
+def role_changed(locale: str, *, org_name: str, actor: str, member: str, old: str, new: str,
+                 team_url: str) -> Rendered:
+    """A security alert to every owner (a required notice)."""
+    locale = locale_of(locale)
+    subject, lines = _ROLE_CHANGED[locale]
+    values = {"org": org_name, "actor": actor, "member": member, "old": old, "new": new}
+    return _notice(locale, subject.format(org=_one_line(org_name)), lines,
+                   ("Clienta", team_url), values)

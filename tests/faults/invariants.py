@@ -53,11 +53,15 @@ class Conversation:
 async def read_store(conn: Any, org_id: str) -> Store:
     """Every conversation of the organisation with its events, straight from Postgres
     (`conn`: an asyncpg connection, e.g. from `Database.unscoped()`)."""
-    rows = await conn.fetch(
-        "SELECT c.id, c.mode, c.last_seq, e.seq, e.kind, e.client_id, e.author_role,"
-        " e.stream_id, e.meta FROM conversations c"
-        " LEFT JOIN events e ON e.conversation_id = c.id"
-        " WHERE c.org_id = $1 ORDER BY c.id, e.seq", UUID(org_id))
+    async with conn.transaction():
+        # the tenant is named as the server names it, so row-level security shows its
+        # rows to a role it applies to (a superuser sees them anyway)
+        await conn.execute("SELECT set_config('clienta.org_id', $1, true)", org_id)
+        rows = await conn.fetch(
+            "SELECT c.id, c.mode, c.last_seq, e.seq, e.kind, e.client_id, e.author_role,"
+            " e.stream_id, e.meta FROM conversations c"
+            " LEFT JOIN events e ON e.conversation_id = c.id"
+            " WHERE c.org_id = $1 ORDER BY c.id, e.seq", UUID(org_id))
     head: dict[str, tuple[str, int]] = {}
     events: dict[str, list[Event]] = {}
     for r in rows:

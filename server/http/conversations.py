@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from server.http.audit import address
 from server.http.auth import authenticate
 from server.http.errors import ApiError
 from server.http.params import query_int
@@ -29,6 +30,9 @@ async def conversation_messages(request: Request) -> JSONResponse:
         principal.org_id, conversation_id, after, limit)
     if events is None:
         raise ApiError(404, "not_found", "no such conversation")
+    # before the answer: a history that could not be put on record is not served
+    await request.app.state.services.audit.history_opened(
+        principal.org_id, principal.user_id, conversation_id, address(request), "http")
     return JSONResponse({"messages": [e.frame() for e in events]})
 
 

@@ -13,8 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from server.domain.audit import AuditAction, Target, TargetKind
 from server.domain.knowledge import DocStatus
 from server.domain.roles import MANAGERS, STAFF
+from server.http.audit import audited
 from server.http.auth import authenticate
 from server.http.body_limits import RouteLimit
 from server.http.errors import ApiError
@@ -157,6 +159,8 @@ async def create_document(request: Request) -> Response:
         out = await kb.add(principal.org_id, upload)
     except KbError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
+    await audited(request, principal, AuditAction.KB_DOCUMENT_ADDED,
+                  Target(TargetKind.DOCUMENT, out.document_id))
     return _ingested(out, created=True)
 
 
@@ -169,6 +173,8 @@ async def replace_document(request: Request) -> Response:
         out = await kb.replace(principal.org_id, doc_id, upload)
     except KbError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
+    await audited(request, principal, AuditAction.KB_DOCUMENT_REPLACED,
+                  Target(TargetKind.DOCUMENT, doc_id))
     return _ingested(out, created=False)
 
 
@@ -191,8 +197,11 @@ async def get_document(request: Request) -> Response:
 
 async def delete_document(request: Request) -> Response:
     principal = await authenticate(request, EDITORS)
-    if not await _kb(request).delete_document(principal.org_id, _doc_id(request)):
+    doc_id = _doc_id(request)
+    if not await _kb(request).delete_document(principal.org_id, doc_id):
         raise ApiError(404, "not_found", "no such document")
+    await audited(request, principal, AuditAction.KB_DOCUMENT_DELETED,
+                  Target(TargetKind.DOCUMENT, doc_id))
     return Response(status_code=204)
 
 
@@ -229,6 +238,9 @@ async def reindex(request: Request) -> Response:
         await _kb(request).reindex_in_background(principal.org_id, force=force)
     except KbError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
+    await audited(request, principal, AuditAction.KB_REINDEXED,
+                  Target(TargetKind.KNOWLEDGE_BASE, principal.org_id),
+                  {"force": "true" if force else "false"})
     return JSONResponse({"status": "processing"}, status_code=202)
 
 

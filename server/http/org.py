@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from server.domain.roles import MANAGERS
+from server.http.audit import actor_of
 from server.http.auth import authenticate
 from server.http.errors import ApiError
 from server.http.params import clean_text, json_body
@@ -45,7 +46,7 @@ async def patch_org(request: Request) -> JSONResponse:
     org = await request.app.state.services.orgs.update_settings(
         principal.org_id,
         allowed_origins=[o.rstrip("/") for o in origins] if origins is not None else None,
-        assignment=assignment, agent_capacity=capacity)
+        assignment=assignment, agent_capacity=capacity, actor=actor_of(request, principal))
     return _org_json(org)
 
 

@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from uuid import UUID
 
+from server.domain.audit import Actor, AuditAction, Target, TargetKind
+from server.services.audit import AuditLog
 from server.storage import accounts
 from server.storage.accounts import Org
 from server.storage.db import Database
@@ -22,8 +24,10 @@ __all__ = ["Org", "OrgDirectory"]
 
 
 class OrgDirectory:
-    def __init__(self, db: Database, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+    def __init__(self, db: Database, ttl_s: float = 5.0, max_entries: int = 10_000,
+                 audit: AuditLog | None = None) -> None:
         self.db = db
+        self.audit = audit or AuditLog(db)
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._cache: OrderedDict[str, tuple[float, accounts.Org | None]] = OrderedDict()
@@ -64,13 +68,21 @@ class OrgDirectory:
             return await accounts.org_by_id(conn, org_id)
 
     async def update_settings(self, org_id: UUID, *, allowed_origins: list[str] | None,
-                              assignment: str | None, agent_capacity: int | None) -> Org:
-        """None leaves a setting as it is. This process's cached copy is dropped at once."""
+                              assignment: str | None, agent_capacity: int | None,
+                              actor: Actor) -> Org:
+        """None leaves a setting as it is. This process's cached copy is dropped at once.
+        The names of the settings that changed (never their values) are audited."""
         async with self.db.unit_of_work(org_id) as conn:
+            before = await accounts.org_by_id(conn, org_id)
             await accounts.update_org_settings(
                 conn, org_id, allowed_origins=allowed_origins, assignment=assignment,
                 agent_capacity=agent_capacity)
             org = await accounts.org_by_id(conn, org_id)
-        assert org is not None  # the principal's own org
+            assert before is not None and org is not None  # the principal's own org
+            changed = [name for name in ("allowed_origins", "assignment", "agent_capacity")
+                       if getattr(before, name) != getattr(org, name)]
+            if changed:
+                await self.audit.record(conn, org_id, actor, AuditAction.ORG_SETTINGS_CHANGED,
+                                        Target(TargetKind.ORG, org_id), {"settings": changed})
         self._cache.pop(org.site_key, None)
         return org

@@ -101,6 +101,7 @@ READS: dict[str, list[str]] = {
     "/v1/kb/documents/{doc}": [],
     "/v1/kb/unanswered": ["limit"],
     "/v1/kb/search": ["q", "k"],
+    "/v1/audit": ["action", "actor", "target", "from", "to", "cursor", "limit"],
     "/healthz": [],
     "/readyz": [],
 }

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from server.domain.audit import Actor
 from server.services.orgs import OrgDirectory
 from server.storage import accounts
 from server.storage.db import Database
@@ -52,7 +53,8 @@ async def test_changed_settings_are_seen_at_once_by_this_process(db: Database) -
     directory = OrgDirectory(db)
     assert (await directory.by_site_key(key)).allowed_origins == []  # type: ignore[union-attr]
     org = await directory.update_settings(org_id, allowed_origins=["https://shop.example"],
-                                          assignment="auto", agent_capacity=None)
+                                          assignment="auto", agent_capacity=None,
+                                          actor=Actor.system("test"))
     assert (org.allowed_origins, org.assignment) == (["https://shop.example"], "auto")
     cached = await directory.by_site_key(key)
     assert cached is not None and cached.allowed_origins == ["https://shop.example"]

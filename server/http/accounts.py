@@ -66,7 +66,8 @@ async def signup(request: Request) -> JSONResponse:
     email, password = _email(body), _password(body)
     name = require_str(body, "name", max_len=200, min_len=0, optional=True) or ""
     try:
-        out = await request.app.state.services.accounts.signup(org_name, email, password, name)
+        out = await request.app.state.services.accounts.signup(org_name, email, password, name,
+                                                              _ip(request))
     except AccountError as exc:
         raise _raise(exc) from exc
     return JSONResponse(out, status_code=201)
@@ -92,7 +93,7 @@ async def login(request: Request) -> JSONResponse:
     if not verdict.allowed:
         return _too_many(verdict, "failed logins for this account")
     try:
-        out = await request.app.state.services.accounts.login(email, password)
+        out = await request.app.state.services.accounts.login(email, password, _ip(request))
     except AccountError as exc:
         if exc.status == 401:
             verdict = await limiter.check(Scope.ACCOUNT_LOGINS, account)
@@ -115,7 +116,7 @@ async def create_user(request: Request) -> JSONResponse:
     role = require_str(body, "role", max_len=16)
     try:
         user_id = await request.app.state.services.accounts.create_user(
-            actor, email, password, name, role)
+            actor, email, password, name, role, _ip(request))
     except AccountError as exc:
         raise _raise(exc) from exc
     return JSONResponse({"user_id": user_id}, status_code=201)

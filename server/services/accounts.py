@@ -18,10 +18,12 @@ from uuid import UUID, uuid4
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from server.domain.audit import Actor, AuditAction, Target, TargetKind
 from server.domain.passwords import PasswordPolicy
 from server.domain.roles import MANAGERS, Role
 from server.mail import templates
 from server.mail.base import Mail
+from server.services.audit import AuditLog
 from server.services.mail_outbox import MailOutbox
 from server.storage import accounts as store
 from server.storage import mail_outbox
@@ -60,8 +62,9 @@ def hash_token(token: str) -> bytes:
 
 class AccountService:
     def __init__(self, db: Database, token_ttl_s: int, passwords: PasswordPolicy,
-                 outbox: MailOutbox) -> None:
+                 outbox: MailOutbox, audit: AuditLog | None = None) -> None:
         self.db = db
+        self.audit = audit or AuditLog(db)
         self.token_ttl = timedelta(seconds=token_ttl_s)
         self.passwords = passwords
         self.outbox = outbox
@@ -117,8 +120,8 @@ class AccountService:
                                  datetime.now(UTC) + self.token_ttl)
         return token
 
-    async def signup(self, org_name: str, email: str, password: str,
-                     name: str) -> dict[str, str]:
+    async def signup(self, org_name: str, email: str, password: str, name: str,
+                     address: str | None = None) -> dict[str, str]:
         self._check_password(password, email)
         org_id, user_id = uuid4(), uuid4()
         site_key = "sk_" + secrets.token_urlsafe(18)
@@ -131,6 +134,8 @@ class AccountService:
                                                password_hash):
                     raise _AddressTaken  # the org row goes with the rolled-back transaction
                 token = await self._issue_token(conn, org_id, user_id)
+                await self.audit.record(conn, org_id, Actor.user(user_id, address),
+                                        AuditAction.ORG_CREATED, Target(TargetKind.ORG, org_id))
         except _AddressTaken:
             await self._tell_owner(email)
             # the look of a fresh account, all of it stored nowhere: the token and site key
@@ -159,7 +164,10 @@ class AccountService:
             return
         self.outbox.wake()
 
-    async def login(self, email: str, password: str) -> dict[str, str]:
+    async def login(self, email: str, password: str,
+                    address: str | None = None) -> dict[str, str]:
+        """A failed attempt is audited in the account's org; one for an address with no
+        account belongs to no org and is not (the rate limits still count it)."""
         async with self.db.unscoped() as conn:
             user = await store.user_by_email(conn, email)
         if user is None:
@@ -168,18 +176,24 @@ class AccountService:
             # dummy hash is made at start-up, where it blocked the loop for ~0.4 s
             await asyncio.to_thread(self.hasher.hash, password)
             raise AccountError(401, "unauthorized", "wrong email or password")
+        target = Target(TargetKind.USER, user.id)
         if not await asyncio.to_thread(self._verify, user.password_hash, password):
+            await self.audit.record_alone(user.org_id, Actor.anonymous(address),
+                                          AuditAction.SIGN_IN_FAILED, target,
+                                          {"reason": "wrong_password"})
             raise AccountError(401, "unauthorized", "wrong email or password")
         async with self.db.unit_of_work(user.org_id) as conn:
             if self.hasher.check_needs_rehash(user.password_hash):
                 await store.update_password_hash(conn, user.org_id, user.id,
                                                  await self._hash(password))
             token = await self._issue_token(conn, user.org_id, user.id)
+            await self.audit.record(conn, user.org_id, Actor.user(user.id, address),
+                                    AuditAction.SIGN_IN, target)
         return {"token": token, "user_id": str(user.id), "org_id": str(user.org_id),
                 "role": user.role}
 
     async def create_user(self, actor: Principal, email: str, password: str, name: str,
-                          role: str) -> str:
+                          role: str, address: str | None = None) -> str:
         if actor.role not in MANAGERS:
             raise AccountError(403, "forbidden", "only owners and admins add users")
         if role not in tuple(Role):
@@ -193,6 +207,9 @@ class AccountService:
             if not await store.insert_user(conn, user_id, actor.org_id, email, name, role,
                                            password_hash):
                 raise AccountError(409, "conflict", "an account with this email already exists")
+            await self.audit.record(conn, actor.org_id, Actor.user(actor.user_id, address),
+                                    AuditAction.USER_CREATED, Target(TargetKind.USER, user_id),
+                                    {"role": role})
         return str(user_id)
 
     async def authenticate(self, token: str) -> Principal | None:

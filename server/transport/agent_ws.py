@@ -156,6 +156,12 @@ class AgentSession:
         snapshot = await self.s.bot.snapshot(str(conv_id))
         if snapshot is not None:
             self.conn.send(snapshot)
+        # on record after the replay, which it must not delay (one entry per join, never
+        # per frame); a failed entry fails the frame like any error, logged, not lost quietly
+        peer = self.sock.peer
+        await self.s.audit.history_opened(me.org_id, me.user_id, conv_id,
+                                          self.s.audit.address(peer.peer_address, peer.headers),
+                                          "socket")
         return True
 
     async def _write(self, kind: str, conv_id: UUID, frame: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ CONSOLE_SOURCES = (
     "console/http.js",
     "console/state.js",
     "console/view.js",
+    "console/audit.js",
     "console/main.js",
 )
 

@@ -4,6 +4,7 @@ function startConsole() {
   var $ = function (id) { return document.getElementById(id); };
   var view = createDeskView(), desk = createDesk();
   var session = null, me = {}, room = null, canned = [];
+  var audit = createAuditView(function () { return session && session.token; });
   var typingOn = false, typingTimer = null, theirTimer = null;
   // a static build (clienta widget build) names the API origin: HTTP goes through the
   // CDN's rewrite of /v1/, the socket straight to the API (CDNs proxy no websockets)
@@ -174,6 +175,8 @@ function startConsole() {
     desk.clear();
     view.clear();
     view.header(null);
+    audit.show(false);
+    $('audit-toggle').hidden = true;
     view.login(true, message);
   }
 
@@ -184,6 +187,8 @@ function startConsole() {
     logIn(email, password).then(function (s) {
       session = s;
       me = { id: s.user_id };
+      // The audit log is for owners and admins; the server refuses anyone else anyway.
+      $('audit-toggle').hidden = !(s.role === 'owner' || s.role === 'admin');
       view.login(false);
       view.conn('Connecting…');
       conn.start();
@@ -203,6 +208,7 @@ function startConsole() {
   });
 
   $('logout').addEventListener('click', function () { logOut(''); });
+  $('audit-toggle').addEventListener('click', function () { audit.show(!audit.shown()); });
   // Away agents are not auto-assigned and do not count as online for visitors.
   $('away').addEventListener('change', function (e) { conn.send({ t: 'away', on: e.target.checked }); });
   $('btn-claim').addEventListener('click', function () { send('claim'); });

@@ -3,12 +3,14 @@ actor's address is cut to its network however it was given."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from server.domain.audit import Actor, AuditDetailError, Cursor, check_detail
+from server.domain.audit import Actor, AuditAction, AuditDetailError, Cursor, check_detail
 
 MARK = "zq7audit"
 
@@ -36,3 +38,15 @@ def test_cursors_round_trip_and_refuse_anything_else() -> None:
 def test_an_actors_address_is_always_truncated(address: str | None, stored: str | None) -> None:
     assert Actor.user(uuid.uuid4(), address).ip == stored
     assert Actor.anonymous(address).ip == stored
+
+
+def test_the_consoles_action_filter_names_only_real_actions() -> None:
+    """A stale or misspelt name would be a filter the server refuses (422). A new action
+    missing from the list is still shown under "Any action"; add it to the list too."""
+    source = (Path(__file__).resolve().parents[2] / "widget/console/audit.js").read_text()
+    listed = re.search(r"var AUDIT_ACTIONS = \[(.*?)\];", source, re.S)
+    assert listed is not None
+    names = re.findall(r"'([^']+)'", listed.group(1))
+    assert len(names) > 10 and len(set(names)) == len(names)
+    assert set(names) <= {a.value for a in AuditAction}, \
+        "AUDIT_ACTIONS in widget/console/audit.js names actions AuditAction lacks"

@@ -1,5 +1,7 @@
 // The audit log page (owners and admins): GET /v1/audit with filters, newest first,
 // "Load more" follows next_cursor. Every value goes in through textContent.
+// The filter's choices: server/domain/audit.py's AuditAction (add new actions here too;
+// tests/domain/test_audit.py refuses names the server does not know).
 var AUDIT_ACTIONS = [
   'auth.sign_in', 'auth.sign_in_failed', 'auth.sign_out', 'auth.password_reset_requested',
   'auth.password_reset', 'auth.email_verified', 'auth.google_linked',

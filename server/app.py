@@ -53,6 +53,7 @@ from server.services.bot import BotRunner
 from server.services.canned import CannedReplies
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
+from server.services.keys import ErasureLedger, KeyService
 from server.services.mail_outbox import MailOutbox, OutboxPolicy
 from server.services.orgs import OrgDirectory
 from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
@@ -64,6 +65,8 @@ from server.services.visitor_tokens import VisitorTokens
 from server.services.visitors import VisitorService
 from server.settings import Settings
 from server.storage.db import Database
+from server.storage.envelope import MasterKey, MasterKeys
+from server.storage.keys import Keyring
 from server.storage.migrate import apply_migrations
 from server.transport.agent_ws import agent_endpoint
 from server.transport.sockets import Sockets
@@ -97,6 +100,7 @@ class Services:
     kb: KnowledgeBase
     agents: AgentService  # presence, assignment, the queue-wait sweeper
     mail: MailOutbox  # the outbox worker (mail is queued in Postgres)
+    keys: KeyService  # crypto-shredding (erase a visitor or org), master-key rotation
     demo_site_key: str | None
 
     def begin_stop(self) -> None:
@@ -115,7 +119,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         await apply_migrations(settings.migrate_database_url or settings.database_url)
     db = await Database.connect(settings.database_url, min_size=settings.db_pool_min,
                                 max_size=settings.db_pool_max,
-                                statement_cache_size=settings.db_statement_cache)
+                                statement_cache_size=settings.db_statement_cache,
+                                keys=build_keyring(settings))
     broker: Broker = RedisBroker(settings.redis_url)
     metrics = Metrics()
     hub = Hub(broker)
@@ -155,6 +160,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         visitors=VisitorService(db, conversation_service), reads=ReadMarkers(db, hub),
         tags=Tags(db, hub), canned=CannedReplies(db),
         orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
+        keys=KeyService(db, audit_log, ErasureLedger(settings.erasure_ledger_path)),
         demo_site_key=settings.demo_site_key,
     )
     mail.start()
@@ -162,6 +168,46 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     agents.start()  # presence sweep, queue-wait offers
     await broker.start(hub.on_message, conversation_service.resync)
     return services
+
+
+def build_keyring(settings: Settings) -> Keyring:
+    previous = settings.master_key_previous
+    return Keyring(MasterKeys(MasterKey.parse(settings.master_key_text()),
+                              MasterKey.parse(previous) if previous else None),
+                   cache_size=settings.key_cache_size, ttl_s=settings.key_cache_ttl_s)
+
+
+async def keys_command(settings: Settings, command: str) -> int:
+    """`clienta keys rotate | encrypt-existing | replay-erasures`: system work on the
+    owner's connection (migrations' URL), so it reaches every org's rows."""
+    url = settings.migrate_database_url or settings.database_url or ""
+    db = await Database.connect(url, min_size=1, max_size=2, statement_cache_size=0,
+                                keys=build_keyring(settings))
+    try:
+        service = KeyService(db, AuditLog(db), ErasureLedger(settings.erasure_ledger_path))
+        if command == "rotate":
+            return await service.rotate()
+        if command == "replay-erasures":
+            return await service.replay_erasures()
+        return await service.encrypt_existing()
+    finally:
+        await db.close()
+
+
+def build_payments(settings: Settings) -> Payments:
+    """`STRIPE_SECRET_KEY` set: Stripe (the official SDK; STRIPE_API_BASE for tests), else
+    billing is not configured and every org is on the free plan."""
+    conf = settings.billing
+    if not conf.stripe_secret_key:
+        return no_payments()
+    from server.billing.stripe_provider import StripePayments
+    from server.domain.plans import Plan
+
+    stripe = StripePayments(
+        conf.stripe_secret_key, conf.stripe_webhook_secret or "",
+        {Plan.STARTER: conf.stripe_price_starter or "", Plan.PRO: conf.stripe_price_pro or ""},
+        api_base=conf.stripe_api_base, timeout_s=conf.stripe_timeout_s)
+    return Payments({stripe.name: stripe})
 
 
 def build_mailer(settings: Settings) -> Mailer:

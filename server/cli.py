@@ -61,12 +61,34 @@ def cmd_migrate(settings: Settings) -> int:
     with ExitStack() as stack:
         settings = _resolve_services(settings, stack)
         applied = asyncio.run(apply_migrations(settings.migrate_database_url or ""))
+        _encrypt_existing(settings)
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def _encrypt_existing(settings: Settings) -> None:
+    """Seal rows stored before encryption at rest began (one quick read once done)."""
+    from server.app import keys_command
+
+    sealed = asyncio.run(keys_command(settings, "encrypt-existing"))
+    if sealed:
+        logging.getLogger("clienta.keys").info("existing rows sealed", extra={"count": sealed})
+
+
+def cmd_keys(settings: Settings, command: str) -> int:
+    from server.app import keys_command
+
+    with ExitStack() as stack:
+        settings = _resolve_services(settings, stack)
+        settings.master_key_text()
+        count = asyncio.run(keys_command(settings, command))
+    print(f"keys {command}: {count}")
     return 0
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings.secret_bytes()  # created once here, before workers race to make it
+    settings.master_key_text()  # likewise
     # uvicorn ends a SIGTERM by raising it again once it has shut down: with the default
     # action the process would die there, before the ExitStack stops embedded Postgres
     # and Redis (docker stop and systemd send SIGTERM). Ours unwinds the stack as SIGINT's
@@ -86,6 +108,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from server.storage.migrate import apply_migrations
 
     asyncio.run(apply_migrations(settings.migrate_database_url or ""))
+    _encrypt_existing(settings)
     url = f"http://{args.host}:{args.port}"
     if args.seed_demo:
         from server.demo import seed_demo
@@ -150,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
                        help="create the demo organisation once and print its logins")
     sub.add_parser("migrate", help="apply migrations/*.sql in order, once each")
     sub.add_parser("health", help="exit 0 when this machine's server answers /healthz")
+    keys = sub.add_parser("keys", help="encryption keys (docs/privacy.md)")
+    keys.add_argument("keys_command", choices=["rotate", "encrypt-existing", "replay-erasures"],
+                      help="rotate: re-wrap org keys under CLIENTA_MASTER_KEY (the old one in "
+                      "CLIENTA_MASTER_KEY_PREVIOUS); encrypt-existing: seal rows stored "
+                      "before encryption; replay-erasures: after a restore, destroy again "
+                      "every key in the erasure ledger")
     widget = sub.add_parser("widget", help="the widget and console as static files")
     widget_sub = widget.add_subparsers(dest="widget_command", required=True)
     build = widget_sub.add_parser("build", help="write a folder for a CDN (Vercel)")
@@ -170,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return cmd_migrate(settings)
+        if args.command == "keys":
+            return cmd_keys(settings, args.keys_command)
         args.host = args.host or settings.host
         args.port = args.port or settings.port
         return cmd_serve(settings, args)

@@ -168,6 +168,14 @@ class Settings:
     # may the CLI start embedded Postgres/Redis for an unset URL (the image says no)
     embedded_allowed: bool = True
     secret: str = ""
+    # encryption at rest (docs/privacy.md): the master key (32 bytes, hex or base64; unset:
+    # generated under home), the previous one during a rotation, the unwrapped-key cache
+    # (entries, and how long a key destroyed elsewhere may still open here), the ledger
+    master_key: str = ""
+    master_key_previous: str = ""
+    key_cache_size: int = 50_000
+    key_cache_ttl_s: float = 60.0
+    erasure_ledger: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     openai_api_key: str | None = None
@@ -254,6 +262,12 @@ class Settings:
             redis_url=e.get("REDIS_URL") or None,
             embedded_allowed=_flag(e.get("CLIENTA_EMBEDDED", "1")),
             secret=e.get("CLIENTA_SECRET") or "",
+            master_key=e.get("CLIENTA_MASTER_KEY") or "",
+            master_key_previous=e.get("CLIENTA_MASTER_KEY_PREVIOUS") or "",
+            key_cache_size=int(e.get("CLIENTA_KEY_CACHE_SIZE", 50_000)),
+            key_cache_ttl_s=float(e.get("CLIENTA_KEY_CACHE_TTL", 60.0)),
+            erasure_ledger=Path(e["CLIENTA_ERASURE_LEDGER"])
+            if e.get("CLIENTA_ERASURE_LEDGER") else None,
             host=e.get("CLIENTA_HOST", "127.0.0.1"),
             # PORT is the platform's (Railway, Render, Fly); ours wins when both are set
             port=int(e.get("CLIENTA_PORT") or e.get("PORT") or 8000),
@@ -294,6 +308,30 @@ class Settings:
             reporting=Reporting.from_env(e),
             mail=MailSettings.from_env(e),
         )
+
+    @property
+    def erasure_ledger_path(self) -> Path:
+        return self.erasure_ledger or self.home / "erasures.jsonl"
+
+    def master_key_text(self) -> str:
+        """The master key; embedded mode keeps a generated one under home (like the
+        secret). Never logged."""
+        if self.master_key:
+            return self.master_key
+        return self._home_file("master_key", os.urandom(32).hex().encode()).decode()
+
+    def _home_file(self, name: str, value: bytes) -> bytes:
+        path = self.home / name
+        if path.exists():
+            return path.read_bytes().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: of N workers starting together exactly one writes the file
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as f:
+            f.write(value)
+        return value
 
     def secret_bytes(self) -> bytes:
         """The signing secret; embedded mode keeps a generated one under home."""

@@ -17,9 +17,14 @@ import pytest_asyncio
 
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.storage.db import Database
+from server.storage.envelope import MasterKey, MasterKeys
+from server.storage.keys import Keyring
 from server.storage.migrate import apply_migrations
 from tests.support.api import OrgHandle, signup
 from tests.support.processes import UNHANDLED, ServerProcess
+
+# the master key of the test servers and of the `db` fixture (they share one database)
+TEST_MASTER_KEY = "ab" * 32
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +59,8 @@ def redis_url() -> Iterator[str]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def db(database_url: str) -> AsyncIterator[Database]:
     await apply_migrations(database_url)
-    database = await Database.connect(database_url, min_size=1, max_size=5)
+    database = await Database.connect(database_url, min_size=1, max_size=5, keys=Keyring(
+        MasterKeys(MasterKey.parse(TEST_MASTER_KEY))))
     yield database
     await database.close()
 
@@ -66,6 +72,7 @@ def server_env(database_url: str, redis_url: str, session_dir: Path) -> dict[str
     env.update({
         "DATABASE_URL": database_url, "REDIS_URL": redis_url,
         "CLIENTA_HOME": str(session_dir / "home"), "CLIENTA_SECRET": "test-secret-" + "x" * 20,
+        "CLIENTA_MASTER_KEY": TEST_MASTER_KEY,
         "CLIENTA_DB_POOL_MAX": "5", "CLIENTA_LOG_LEVEL": "info",
         # servers with different embedders share this database: none re-embeds the others'
         "CLIENTA_KB_REINDEX_ON_START": "0",

@@ -58,10 +58,11 @@ class AgentService:
             rows = await agent_tools.list_conversations(
                 conn, org_id, modes=modes, assignee_id=assignee_id, unassigned=unassigned,
                 before=before, limit=limit)
-            previews = await messages.previews(conn, org_id, [c.id for c in rows])
+            previews = await messages.previews(conn, self.db.keys, org_id,
+                                               [c.id for c in rows])
             out = []
             for conv in rows:
-                visitor = await convs.visitor_details(conn, org_id, conv.visitor_id)
+                visitor = await convs.visitor_details(conn, self.db.keys, org_id, conv.visitor_id)
                 out.append(summary_of(conv, visitor, previews.get(conv.id)))
         return out
 

@@ -53,7 +53,7 @@ class Appender:
         if len(items) > 1:
             try:
                 async with self.db.message_pool.acquire() as conn:
-                    return list(await messages.append_many(conn, items))
+                    return list(await messages.append_many(conn, self.db.keys, items))
             except DuplicateClientId:
                 self.voided += 1  # void as a whole: only the racing message may see it
             except Exception:
@@ -67,7 +67,7 @@ class Appender:
         try:
             async with self.db.message_pool.acquire() as conn:
                 return await messages.append(
-                    conn, item.org_id, item.conversation_id, kind=item.kind,
+                    conn, self.db.keys, item.org_id, item.conversation_id, kind=item.kind,
                     author_role=item.author_role, text=item.text, client_id=item.client_id,
                     author_id=item.author_id, author_name=item.author_name,
                     stream_id=item.stream_id, sources=item.sources, meta=item.meta,

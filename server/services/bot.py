@@ -168,7 +168,7 @@ class BotRunner:
 
     async def _context(self, org_id: UUID, conversation_id: UUID) -> list[tuple[str, str]]:
         async with self.db.unit_of_work(org_id) as conn:
-            return await messages.recent_turns(conn, org_id, conversation_id)
+            return await messages.recent_turns(conn, self.db.keys, org_id, conversation_id)
 
     async def _prepare(self, org_id: UUID, conversation_id: UUID, stream_id: str,
                        question: str, locale: str | None,
@@ -358,7 +358,8 @@ class BotRunner:
                 if key in self.live:
                     return
                 async with self.db.unit_of_work(org_id) as conn:
-                    last = await messages.recent_turns(conn, org_id, conversation_id, limit=1)
+                    last = await messages.recent_turns(conn, self.db.keys, org_id,
+                                                       conversation_id, limit=1)
             if not last or last[0][0] != Author.VISITOR or key in self.live:
                 return
             if lapsed is not None and lapsed[1].strip():

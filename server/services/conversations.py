@@ -90,7 +90,7 @@ class ConversationService:
         except messages.DuplicateClientId:
             # a concurrent retry of the same client id won: answer with its event
             async with self.db.unit_of_work(org_id) as conn:
-                first = await messages.by_client_id(conn, org_id, conversation_id,
+                first = await messages.by_client_id(conn, self.db.keys, org_id, conversation_id,
                                                     client_id or "")
                 mode = await convs.mode_of(conn, org_id, conversation_id)
             if first is None or mode is None:
@@ -170,7 +170,8 @@ class ConversationService:
         while True:
             if batch is None:
                 async with self.db.unit_of_work(org_id) as db_conn:
-                    batch = await messages.after(db_conn, org_id, conversation_id, top,
+                    batch = await messages.after(db_conn, self.db.keys, org_id,
+                                                 conversation_id, top,
                                                  include_notes=include_notes)
             for event in batch:
                 conn.send(event.frame())
@@ -204,7 +205,7 @@ class ConversationService:
         try:
             async with self.db.unit_of_work(conn.org_id) as db_conn:
                 events = await messages.after(
-                    db_conn, conn.org_id, UUID(key), conn.seen_seq.get(key, 0),
+                    db_conn, self.db.keys, conn.org_id, UUID(key), conn.seen_seq.get(key, 0),
                     include_notes=conn.kind == "agent", limit=top)
         except Exception:
             log.exception("gap repair failed", extra={"conn_id": conn.conn_id})
@@ -230,7 +231,8 @@ class ConversationService:
                 key = channel[2:]
                 async with self.db.unit_of_work(conn.org_id) as db_conn:
                     events = await messages.after(
-                        db_conn, conn.org_id, conversation_id, conn.seen_seq.get(key, 0),
+                        db_conn, self.db.keys, conn.org_id, conversation_id,
+                        conn.seen_seq.get(key, 0),
                         include_notes=conn.kind == "agent",
                     )
                 for event in events:
@@ -275,7 +277,7 @@ class ConversationService:
             conv = await convs.get(conn, org_id, conversation_id)
             if conv is None:
                 return None
-            return conv, await convs.visitor_details(conn, org_id, conv.visitor_id)
+            return conv, await convs.visitor_details(conn, self.db.keys, org_id, conv.visitor_id)
 
     async def history(self, org_id: UUID, conversation_id: UUID, after: int,
                       limit: int) -> list[messages.StoredEvent] | None:
@@ -284,7 +286,7 @@ class ConversationService:
         async with self.db.unit_of_work(org_id) as conn:
             if await convs.get(conn, org_id, conversation_id) is None:
                 return None
-            return await messages.after(conn, org_id, conversation_id, after,
+            return await messages.after(conn, self.db.keys, org_id, conversation_id, after,
                                         include_notes=True, limit=limit)
 
     async def summary(self, org_id: UUID, conversation_id: UUID) -> dict[str, Any] | None:
@@ -292,8 +294,8 @@ class ConversationService:
             conv = await convs.get(conn, org_id, conversation_id)
             if conv is None:
                 return None
-            visitor = await convs.visitor_details(conn, org_id, conv.visitor_id)
-            preview = (await messages.previews(conn, org_id, [conversation_id])).get(
+            visitor = await convs.visitor_details(conn, self.db.keys, org_id, conv.visitor_id)
+            preview = (await messages.previews(conn, self.db.keys, org_id, [conversation_id])).get(
                 conversation_id)
         return summary_of(conv, visitor, preview)
 
@@ -333,7 +335,8 @@ class ConversationService:
             if key:
                 locale = await convs.visitor_locale(conn, org_id, conversation_id)
                 text = system_text(key, locale, **(message_args or {}))
-                appended = await messages.append(conn, org_id, conversation_id, kind="msg",
+                appended = await messages.append(conn, self.db.keys, org_id,
+                                                 conversation_id, kind="msg",
                                                  author_role=Author.SYSTEM, text=text,
                                                  meta={"mode": target.value})
                 event = appended.event if appended else None

@@ -54,7 +54,8 @@ class ResumeReads:
             wanted = [i for i, (a, c) in enumerate(zip(asks, owned, strict=True))
                       if c is not None and c.id == a.requested]
             missed = await messages.after_many(
-                conn, [(asks[i].org_id, asks[i].requested, asks[i].last_seq) for i in wanted],
+                conn, self.db.keys,
+                [(asks[i].org_id, asks[i].requested, asks[i].last_seq) for i in wanted],
                 include_notes=False) if wanted else []
         found: list[Found | BaseException] = [(c, None) for c in owned]
         for i, events in zip(wanted, missed, strict=True):

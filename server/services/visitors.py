@@ -24,7 +24,8 @@ class VisitorService:
                        email: str | None) -> None:
         """None leaves a field as it is."""
         async with self.db.unit_of_work(org_id) as conn:
-            await convs.update_visitor(conn, org_id, visitor_id, name=name, email=email)
+            await convs.update_visitor(conn, self.db.keys, org_id, visitor_id, name=name,
+                                       email=email)
 
     async def follow_up_by_email(self, org_id: UUID, visitor_id: UUID, conversation_id: UUID,
                                  email: str) -> None:
@@ -32,7 +33,8 @@ class VisitorService:
         the visitor is thanked in their language (a system message the room sees)."""
         async with self.db.unit_of_work(org_id) as conn:
             await convs.set_followup_email(conn, org_id, conversation_id, email)
-            await convs.update_visitor(conn, org_id, visitor_id, name=None, email=email)
+            await convs.update_visitor(conn, self.db.keys, org_id, visitor_id, name=None,
+                                       email=email)
         await self.conversations.say(org_id, conversation_id, "email_thanks",
                                      meta={"followup_email": True})
 

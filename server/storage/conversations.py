@@ -9,6 +9,9 @@ from uuid import UUID
 
 import asyncpg
 
+from server.storage.envelope import Field, associated, is_sealed
+from server.storage.keys import Keyring
+
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
@@ -57,8 +60,12 @@ async def insert_conversation_for(conn: asyncpg.Connection, org_id: UUID, visito
     return _conv(row)
 
 
-async def visitor_details(conn: asyncpg.Connection, org_id: UUID,
+_CONTACT = (("name", Field.VISITOR_NAME), ("email", Field.VISITOR_EMAIL))
+
+
+async def visitor_details(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
                           visitor_id: UUID) -> dict[str, Any]:
+    """The visitor's contact fields, opened (sealed under their key: docs/privacy.md)."""
     row = await conn.fetchrow(
         "SELECT id, name, email, locale, created_at FROM visitors WHERE org_id = $1 AND id = $2",
         org_id, visitor_id,
@@ -66,18 +73,32 @@ async def visitor_details(conn: asyncpg.Connection, org_id: UUID,
     if row is None:
         return {"id": str(visitor_id)}
     out: dict[str, Any] = {"id": str(row["id"])}
-    for key in ("name", "email", "locale"):
-        if row[key]:
-            out[key] = row[key]
+    if row["locale"]:
+        out["locale"] = row["locale"]
+    sealed = [(k, f) for k, f in _CONTACT if row[k] and is_sealed(row[k])]
+    subject = await keys.for_visitor(conn, org_id, visitor_id) if sealed else None
+    for key, fld in _CONTACT:
+        value = row[key]
+        if value and is_sealed(value):
+            if subject is None or subject.key is None:
+                continue  # erased
+            value = subject.key.open_text(value, associated(fld, org_id, visitor_id))
+        if value:
+            out[key] = value
     return out
 
 
-async def update_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID, *,
-                         name: str | None, email: str | None) -> None:
+async def update_visitor(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
+                         visitor_id: UUID, *, name: str | None, email: str | None) -> None:
+    key = (await keys.for_visitor(conn, org_id, visitor_id)).usable()
     await conn.execute(
         "UPDATE visitors SET name = coalesce($3, name), email = coalesce($4, email)"
         " WHERE org_id = $1 AND id = $2",
-        org_id, visitor_id, name, email,
+        org_id, visitor_id,
+        None if name is None else key.seal_text(
+            name, associated(Field.VISITOR_NAME, org_id, visitor_id)),
+        None if email is None else key.seal_text(
+            email, associated(Field.VISITOR_EMAIL, org_id, visitor_id)),
     )
 
 

@@ -12,6 +12,8 @@ from uuid import UUID
 import asyncpg
 from pgvector.asyncpg import register_vector
 
+from server.storage.keys import Keyring
+
 # the message path: a group of appends, a group of resume reads, new conversations
 MESSAGE_POOL_SIZE = 3
 
@@ -53,8 +55,10 @@ async def _roll_back(conn: asyncpg.Connection) -> None:
 class Database:
     """Owns the asyncpg pool. Every tenant query goes through `unit_of_work(org_id)`."""
 
-    def __init__(self, pool: asyncpg.Pool, message_pool: asyncpg.Pool | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, message_pool: asyncpg.Pool | None = None,
+                 keys: Keyring | None = None) -> None:
         self.pool = pool
+        self._keys = keys
         # What a visitor waits on before an ack or a welcome (storing a new conversation,
         # the message groups, returning visitors' reads) has connections of its own: with
         # 1,000 visitors asking the bot at once the main pool's queue grows seconds long
@@ -63,7 +67,8 @@ class Database:
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10,
-                      statement_cache_size: int = 256) -> Database:
+                      statement_cache_size: int = 256, keys: Keyring | None = None
+                      ) -> Database:
         options: dict[str, Any] = {
             "init": _init_connection,
             # statements are prepared per connection and reused by asyncpg's cache; 0
@@ -76,7 +81,14 @@ class Database:
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, **options)
         message_pool = await asyncpg.create_pool(url, min_size=1, max_size=MESSAGE_POOL_SIZE,
                                                  **options)
-        return cls(pool, message_pool)
+        return cls(pool, message_pool, keys=keys)
+
+    @property
+    def keys(self) -> Keyring:
+        """The cache of unwrapped keys that seals and opens personal data (storage/keys.py)."""
+        if self._keys is None:
+            raise RuntimeError("this Database was connected without a Keyring")
+        return self._keys
 
     async def close(self) -> None:
         if self.message_pool is not self.pool:

@@ -1,7 +1,8 @@
 """The conversation event log: the ONLY module that writes or reads message text.
 
-Keeping every read and write of `events.body` here means encryption at rest can later
-wrap exactly these functions. Sequence numbers are allocated by bumping
+Every read and write of `events.body` is here, so this is where message text is sealed
+(AES-256-GCM under the visitor's key, docs/privacy.md) before it is stored and opened
+after it is read; the key comes from the Keyring's cache. Sequence numbers are allocated by bumping
 `conversations.last_seq` in the same transaction as the insert, which serialises
 writers per conversation and keeps the sequence gap-free (contract guarantee 2).
 """
@@ -17,6 +18,8 @@ from uuid import UUID
 import asyncpg
 
 from server.domain.roles import Author
+from server.storage.envelope import DataKey, Field, associated, is_sealed
+from server.storage.keys import KeyDestroyed, Keyring, SubjectKey
 
 REPLAY_BATCH = 1000  # events per replay read
 
@@ -68,11 +71,55 @@ _COLS = ("conversation_id, seq, kind, client_id, author_role, author_id, author_
          " body, stream_id, sources, meta, created_at")
 
 
-def _event(row: asyncpg.Record, duplicate: bool = False) -> StoredEvent:
+def _ad(org_id: UUID, conversation_id: UUID, kind: str, author_role: str,
+        client_id: str | None, stream_id: str | None) -> bytes:
+    """What a body is bound to: its org, conversation and the event's identity as known
+    before the append (its seq is allocated inside the append statement, after sealing).
+    A body moved to another org, conversation, kind, author or client id does not open."""
+    return associated(Field.EVENT_BODY, org_id, conversation_id, kind, author_role,
+                      client_id, stream_id)
+
+
+def _seal(key: DataKey, org_id: UUID, item: NewEvent | None = None, *, conversation_id:
+          UUID | None = None, kind: str = "", author_role: str = "", text: str = "",
+          client_id: str | None = None, stream_id: str | None = None) -> str:
+    if item is not None:
+        return key.seal_text(item.text, _ad(org_id, item.conversation_id, item.kind,
+                                            item.author_role, item.client_id, item.stream_id))
+    assert conversation_id is not None
+    return key.seal_text(text, _ad(org_id, conversation_id, kind, author_role, client_id,
+                                   stream_id))
+
+
+def _open(row: asyncpg.Record, org_id: UUID, subject: SubjectKey | None,
+          body: str | None = None) -> str:
+    stored = row["body"] if body is None else body
+    if not is_sealed(stored):
+        return stored  # stored before encryption began, not yet backfilled
+    if subject is None or subject.key is None:
+        return ""  # the visitor was erased: their words are gone
+    return subject.key.open_text(stored, _ad(org_id, row["conversation_id"], row["kind"],
+                                             row["author_role"], row["client_id"],
+                                             row["stream_id"]))
+
+
+def _event(row: asyncpg.Record, text: str, duplicate: bool = False) -> StoredEvent:
     return StoredEvent(row["conversation_id"], row["seq"], row["kind"], row["client_id"],
-                       row["author_role"], row["author_id"], row["author_name"], row["body"],
+                       row["author_role"], row["author_id"], row["author_name"], text,
                        row["stream_id"], row["sources"], row["meta"], row["created_at"],
                        duplicate)
+
+
+def _read(row: asyncpg.Record, org_id: UUID, keys: dict[UUID, SubjectKey],
+          duplicate: bool = False) -> StoredEvent:
+    return _event(row, _open(row, org_id, keys.get(row["conversation_id"])), duplicate)
+
+
+def _appended(row: asyncpg.Record, org_id: UUID, subject: SubjectKey, sealed: str,
+              text: str) -> Appended:
+    # our own row: the text we sealed; a duplicate's is the first try's, opened
+    body = text if row["body"] == sealed else _open(row, org_id, subject)
+    return Appended(_event(row, body, duplicate=row["duplicate"]), row["mode"])
 
 
 class DuplicateClientId(Exception):
@@ -86,7 +133,7 @@ class Appended:
 
 
 async def append(
-    conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, *, kind: str,
+    conn: asyncpg.Connection, keys: Keyring, org_id: UUID, conversation_id: UUID, *, kind: str,
     author_role: str, text: str, client_id: str | None = None, author_id: UUID | None = None,
     author_name: str | None = None, stream_id: str | None = None,
     sources: list[dict[str, Any]] | None = None, meta: dict[str, Any] | None = None,
@@ -101,20 +148,27 @@ async def append(
     (the hot path of every message); inside a unit of work it joins that transaction. Two
     concurrent first tries of one client id both miss the existing row; the second fails
     the unique index (DuplicateClientId): its transaction rolls back, no seq is spent, and
-    the caller reads the winner with `by_client_id`.
+    the caller reads the winner with `by_client_id`. KeyDestroyed when the conversation's
+    visitor was erased.
     """
+    subject = await keys.for_conversation(conn, org_id, conversation_id)
+    if subject is None:
+        return None  # not a conversation of this org
+    sealed = _seal(subject.usable(), org_id, conversation_id=conversation_id, kind=kind,
+                   author_role=author_role, text=text, client_id=client_id,
+                   stream_id=stream_id)
     try:
         row = await conn.fetchrow(
             "SELECT * FROM clienta_append_event("
             "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             org_id, conversation_id, kind, client_id, author_role, author_id, author_name,
-            text, stream_id, sources, meta, require_assignee,
+            sealed, stream_id, sources, meta, require_assignee,
         )
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateClientId(client_id) from exc
     if row is None:
         return None
-    return Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
+    return _appended(row, org_id, subject, sealed, text)
 
 
 @dataclass(slots=True)  # per message, like StoredEvent
@@ -139,45 +193,77 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-async def append_many(conn: asyncpg.Connection, items: list[NewEvent]) -> list[Appended | None]:
+async def append_many(conn: asyncpg.Connection, keys: Keyring,
+                      items: list[NewEvent]) -> list[Appended | BaseException | None]:
     """Store several events in one call and one transaction (migrations/
     0007_set_based_append_events.sql); the answer for item i is at position i, as
     `append` would give it. A unique violation (a client id another kind of event took)
-    voids the whole group: DuplicateClientId, nothing stored, no seq spent."""
+    voids the whole group: DuplicateClientId, nothing stored, no seq spent. Each text is
+    sealed here, with keys from the cache (one lookup for the group's misses)."""
+    subjects: list[SubjectKey | None] = [keys.cached(i.org_id, i.conversation_id)
+                                         for i in items]
+    if None in subjects:
+        found = await keys.for_conversations(
+            conn, [(i.org_id, i.conversation_id) for i, s in zip(items, subjects, strict=True)
+                   if s is None])
+        subjects = [s or found.get(i.conversation_id)
+                    for i, s in zip(items, subjects, strict=True)]
+    out: list[Appended | BaseException | None] = [None] * len(items)
+    # only messages with a usable key go to the statement (the rest: None, not this org's
+    # conversation; KeyDestroyed, an erased visitor)
+    send: list[int] = []
+    sealed: list[str] = []
+    for n, (item, subject) in enumerate(zip(items, subjects, strict=True)):
+        if subject is None:
+            continue
+        if subject.key is None:
+            out[n] = KeyDestroyed("this visitor's key was erased")
+            continue
+        send.append(n)
+        sealed.append(_seal(subject.key, item.org_id, item))
+    if not send:
+        return out
+    group = [items[n] for n in send]
     try:
         rows = await conn.fetch(
             "SELECT * FROM clienta_append_events($1::uuid[], $2::uuid[], $3::text[],"
             " $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[],"
             " $10::text[]::jsonb[], $11::text[]::jsonb[], $12::uuid[])",
-            [i.org_id for i in items], [i.conversation_id for i in items],
-            [i.kind for i in items], [i.client_id for i in items],
-            [i.author_role for i in items], [i.author_id for i in items],
-            [i.author_name for i in items], [i.text for i in items],
+            [i.org_id for i in group], [i.conversation_id for i in group],
+            [i.kind for i in group], [i.client_id for i in group],
+            [i.author_role for i in group], [i.author_id for i in group],
+            [i.author_name for i in group], sealed,
             # JSON documents go as text: asyncpg would read a list (sources) as another
             # array dimension
-            [i.stream_id for i in items], [_json(i.sources) for i in items],
-            [_json(i.meta) for i in items], [i.require_assignee for i in items],
+            [i.stream_id for i in group], [_json(i.sources) for i in group],
+            [_json(i.meta) for i in group], [i.require_assignee for i in group],
         )
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateClientId(None) from exc
-    out: list[Appended | None] = [None] * len(items)
     for row in rows:
-        out[row["ord"] - 1] = Appended(_event(row, duplicate=row["duplicate"]), row["mode"])
+        k = row["ord"] - 1
+        n = send[k]
+        subject = subjects[n]
+        assert subject is not None
+        out[n] = _appended(row, group[k].org_id, subject, sealed[k], group[k].text)
     return out
 
 
-async def by_client_id(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
-                       client_id: str) -> StoredEvent | None:
+async def by_client_id(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
+                       conversation_id: UUID, client_id: str) -> StoredEvent | None:
     row = await conn.fetchrow(
         f"SELECT {_COLS} FROM events WHERE org_id = $1 AND conversation_id = $2"
         " AND client_id = $3",
         org_id, conversation_id, client_id,
     )
-    return _event(row, duplicate=True) if row else None
+    if row is None:
+        return None
+    found = await keys.for_conversations(conn, [(org_id, conversation_id)])
+    return _read(row, org_id, found, duplicate=True)
 
 
 async def after(
-    conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, last_seq: int, *,
+    conn: asyncpg.Connection, keys: Keyring, org_id: UUID, conversation_id: UUID, last_seq: int, *,
     include_notes: bool, limit: int = REPLAY_BATCH,
 ) -> list[StoredEvent]:
     kinds = ["msg", "note"] if include_notes else ["msg"]
@@ -186,12 +272,15 @@ async def after(
         " AND kind = ANY($4::text[]) ORDER BY seq LIMIT $5",
         org_id, conversation_id, last_seq, kinds, limit,
     )
-    return [_event(r) for r in rows]
+    if not rows:
+        return []
+    found = await keys.for_conversations(conn, [(org_id, conversation_id)])
+    return [_read(r, org_id, found) for r in rows]
 
 
 async def after_many(
-    conn: asyncpg.Connection, asks: list[tuple[UUID, UUID, int]], *, include_notes: bool,
-    limit: int = REPLAY_BATCH,
+    conn: asyncpg.Connection, keys: Keyring, asks: list[tuple[UUID, UUID, int]], *,
+    include_notes: bool, limit: int = REPLAY_BATCH,
 ) -> list[list[StoredEvent]]:
     """`after` for many (org_id, conversation_id, last_seq) at once, in one statement: the
     events for ask i at position i. Each ask is scoped by its own org."""
@@ -206,31 +295,47 @@ async def after_many(
         [a[0] for a in asks], [a[1] for a in asks], [a[2] for a in asks], kinds, limit,
     )
     out: list[list[StoredEvent]] = [[] for _ in asks]
+    if not rows:
+        return out
+    found = await keys.for_conversations(
+        conn, {(asks[r["i"] - 1][0], r["conversation_id"]) for r in rows})
     for row in rows:
-        out[row["i"] - 1].append(_event(row))
+        out[row["i"] - 1].append(_read(row, asks[row["i"] - 1][0], found))
     return out
 
 
 async def recent_turns(
-    conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, limit: int = 20
+    conn: asyncpg.Connection, keys: Keyring, org_id: UUID, conversation_id: UUID,
+    limit: int = 20,
 ) -> list[tuple[str, str]]:
     """The last visible messages as (role, text), oldest first: the bot's context."""
     rows = await conn.fetch(
-        "SELECT author_role, body FROM events WHERE org_id = $1 AND conversation_id = $2"
-        " AND kind = 'msg' ORDER BY seq DESC LIMIT $3",
+        "SELECT conversation_id, kind, author_role, client_id, stream_id, body FROM events"
+        " WHERE org_id = $1 AND conversation_id = $2 AND kind = 'msg' ORDER BY seq DESC"
+        " LIMIT $3",
         org_id, conversation_id, limit,
     )
-    return [(r["author_role"], r["body"]) for r in reversed(rows)]
+    if not rows:
+        return []
+    subject = (await keys.for_conversations(conn, [(org_id, conversation_id)])).get(
+        conversation_id)
+    return [(r["author_role"], _open(r, org_id, subject)) for r in reversed(rows)]
 
 
 async def previews(
-    conn: asyncpg.Connection, org_id: UUID, conversation_ids: list[UUID]
+    conn: asyncpg.Connection, keys: Keyring, org_id: UUID, conversation_ids: list[UUID]
 ) -> dict[UUID, str]:
-    """The latest visible message text of each conversation, cut for list views."""
+    """The latest visible message text of each conversation, cut for list views (after
+    opening: a sealed body cannot be cut in SQL)."""
     rows = await conn.fetch(
-        "SELECT DISTINCT ON (conversation_id) conversation_id, left(body, 140) AS preview"
-        " FROM events WHERE org_id = $1 AND conversation_id = ANY($2::uuid[]) AND kind = 'msg'"
+        "SELECT DISTINCT ON (conversation_id) conversation_id, kind, author_role, client_id,"
+        " stream_id, body FROM events WHERE org_id = $1"
+        " AND conversation_id = ANY($2::uuid[]) AND kind = 'msg'"
         " ORDER BY conversation_id, seq DESC",
         org_id, conversation_ids,
     )
-    return {r["conversation_id"]: r["preview"] for r in rows}
+    if not rows:
+        return {}
+    found = await keys.for_conversations(conn, [(org_id, r["conversation_id"]) for r in rows])
+    return {r["conversation_id"]: _open(r, org_id, found.get(r["conversation_id"]))[:140]
+            for r in rows}

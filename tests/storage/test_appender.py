@@ -37,7 +37,7 @@ def msg(org_id: UUID, conversation_id: UUID, client_id: str, **kw: object) -> Ne
 
 async def stored_seqs(db: Database, org_id: UUID, conversation_id: UUID) -> list[int]:
     async with db.unit_of_work(org_id) as conn:
-        events = await messages.after(conn, org_id, conversation_id, 0, include_notes=True)
+        events = await messages.after(conn, db.keys, org_id, conversation_id, 0, include_notes=True)
     return [e.seq for e in events]
 
 
@@ -99,7 +99,7 @@ async def test_a_client_id_committed_while_the_group_waited_is_answered_as_a_dup
     async with db.pool.acquire() as rival:
         tx = rival.transaction()
         await tx.start()
-        await messages.append(rival, org_id, conv, kind="msg", author_role="visitor",
+        await messages.append(rival, db.keys, org_id, conv, kind="msg", author_role="visitor",
                               text="first try", client_id="race")
         group = asyncio.gather(
             appender.append(msg(org_id, other, "calm")),
@@ -123,7 +123,7 @@ async def test_a_client_id_taken_by_another_kind_voids_the_group_and_only_that_m
         db: Database) -> None:
     org_id, (conv, other) = await new_org(db, 2)
     async with db.pool.acquire() as conn:
-        await messages.append(conn, org_id, conv, kind="note", author_role="agent",
+        await messages.append(conn, db.keys, org_id, conv, kind="note", author_role="agent",
                               text="a note", client_id="taken")
     appender = Appender(db, max_in_flight=1)
     calm, taken, after = await asyncio.gather(
@@ -202,7 +202,7 @@ async def test_the_per_message_conversation_update_touches_no_index(db: Database
     async with db.pool.acquire() as conn:
         updates, hot = await conversation_updates(conn)
         for i in range(5):
-            await messages.append(conn, org_id, conv, kind="msg", author_role="visitor",
+            await messages.append(conn, db.keys, org_id, conv, kind="msg", author_role="visitor",
                                   text=f"m{i}", client_id=f"h{i}")
         after_updates, after_hot = await conversation_updates(conn)
     assert after_updates - updates >= 5

@@ -22,7 +22,7 @@ async def visitor_with_messages(db: Database, org_id: UUID, n: int) -> tuple[UUI
     async with db.unit_of_work(org_id) as conn:
         await convs.insert_conversation_for(conn, org_id, visitor_id, conversation_id, None)
         for i in range(n):
-            await messages.append(conn, org_id, conversation_id, kind="msg",
+            await messages.append(conn, db.keys, org_id, conversation_id, kind="msg",
                                   author_role="visitor", text=f"m{i + 1}", client_id=f"c{i}")
     return visitor_id, conversation_id
 

@@ -1,0 +1,1 @@
+"""OpenID Connect sign-in providers (Google): discovery, the code exchange, ID tokens."""

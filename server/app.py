@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from server.broker.base import Broker
 from server.broker.redis import RedisBroker
 from server.domain.client_ip import parse_networks
+from server.domain.notices import NoticeSigner
 from server.domain.passwords import PasswordPolicy, load_common_passwords
 from server.http import (
     accounts,
@@ -26,6 +27,7 @@ from server.http import (
     conversations,
     health,
     kb,
+    notifications,
     openapi,
     org,
     static,
@@ -55,6 +57,7 @@ from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
 from server.services.keys import ErasureLedger, KeyService
 from server.services.mail_outbox import MailOutbox, OutboxPolicy
+from server.services.notifications import NoticePolicy, Notifications
 from server.services.orgs import OrgDirectory
 from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
 from server.services.read_markers import ReadMarkers
@@ -100,6 +103,7 @@ class Services:
     kb: KnowledgeBase
     agents: AgentService  # presence, assignment, the queue-wait sweeper
     mail: MailOutbox  # the outbox worker (mail is queued in Postgres)
+    notifications: Notifications  # follow-ups, replies, transcripts, alerts (docs/mail.md)
     keys: KeyService  # crypto-shredding (erase a visitor or org), master-key rotation
     demo_site_key: str | None
 
@@ -146,6 +150,12 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
                     knowledge=Grounding(knowledge), admission=admission)
     agents = AgentService(db, hub, conversation_service, bot, presence,
                           queue_wait_s=settings.queue_wait_s)
+    limiter = RateLimiter(RedisCounters(broker.command), rules_from(settings.quotas))
+    note = settings.notifications
+    notices = Notifications(db, mail, NoticeSigner(settings.secret_bytes()), limiter, NoticePolicy(
+        settings.public_url, timedelta(seconds=note.reply_delay_s), note.sweep_s,
+        note.waiting_alert_s, note.transcript_link_days, note.transcript_max_messages),
+        online_users=agents.presence_users)
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,
         accounts=AccountService(
@@ -155,9 +165,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
             mail, audit_log),
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
         conversations=conversation_service, bot=bot, admission=admission,
-        limiter=RateLimiter(
-            RedisCounters(broker.command), rules_from(settings.quotas)), audit=audit_log,
-        visitors=VisitorService(db, conversation_service), reads=ReadMarkers(db, hub),
+        limiter=limiter, audit=audit_log, notifications=notices,
+        visitors=VisitorService(db, conversation_service, notices), reads=ReadMarkers(db, hub),
         tags=Tags(db, hub), canned=CannedReplies(db),
         orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
         keys=KeyService(db, audit_log, ErasureLedger(settings.erasure_ledger_path)),
@@ -165,6 +174,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     )
     mail.start()
     services.accounts.start()  # purges expired bearer tokens hourly
+    notices.start()  # replies to mail, waits to alert
     agents.start()  # presence sweep, queue-wait offers
     await broker.start(hub.on_message, conversation_service.resync)
     return services
@@ -226,6 +236,7 @@ def build_mailer(settings: Settings) -> Mailer:
 async def close_services(services: Services) -> None:
     services.admission.close()
     await services.accounts.close()
+    await services.notifications.close()
     await services.mail.close()
     await services.bot.close()
     await services.kb.close()
@@ -243,7 +254,8 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
-    for module in (health, accounts, org, conversations, agent_tools, kb, audit, static, openapi):
+    for module in (health, accounts, org, conversations, agent_tools, kb, audit, notifications,
+                   static, openapi):
         routes += module.routes()
     return routes
 

@@ -52,6 +52,8 @@ class Quotas:
     ip_signups: tuple[int, float] = (5, 3600.0)
     ip_logins: tuple[int, float] = (30, 300.0)
     account_logins: tuple[int, float] = (10, 300.0)
+    # transcripts by email a visitor asks for (each one mails an address)
+    visitor_transcripts: tuple[int, float] = (3, 3600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,31 @@ class MailSettings:
             retry_max_s=float(e.get("CLIENTA_MAIL_RETRY_MAX") or 3600.0),
             poll_s=float(e.get("CLIENTA_MAIL_POLL") or 5.0),
             retention_days=float(e.get("CLIENTA_MAIL_RETENTION_DAYS") or 7.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationSettings:
+    """Notification mail (docs/mail.md "Notifications"): how long an agent's reply waits
+    unread before it is mailed (replies meanwhile go in the same mail), how often the
+    sweeps look, the default waiting threshold, transcript links and lengths."""
+
+    reply_delay_s: float = 300.0
+    sweep_s: float = 10.0
+    # an org's waiting threshold when it set none (PATCH /v1/org/notifications)
+    waiting_alert_s: int = 600
+    transcript_link_days: float = 30.0
+    # messages in a transcript (mail or page) and in an inbox mail, the most recent kept
+    transcript_max_messages: int = 200
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> NotificationSettings:
+        return cls(
+            reply_delay_s=float(e.get("CLIENTA_REPLY_MAIL_DELAY") or 300.0),
+            sweep_s=float(e.get("CLIENTA_NOTIFY_SWEEP") or 10.0),
+            waiting_alert_s=int(e.get("CLIENTA_WAITING_ALERT") or 600),
+            transcript_link_days=float(e.get("CLIENTA_TRANSCRIPT_LINK_DAYS") or 30.0),
+            transcript_max_messages=int(e.get("CLIENTA_TRANSCRIPT_MAX_MESSAGES") or 200),
         )
 
 
@@ -228,6 +255,7 @@ class Settings:
     quotas: Quotas = field(default_factory=Quotas)
     reporting: Reporting = field(default_factory=Reporting)
     mail: MailSettings = field(default_factory=MailSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def llm_online(self) -> bool:
@@ -307,6 +335,7 @@ class Settings:
                              for f in fields(Quotas)}),
             reporting=Reporting.from_env(e),
             mail=MailSettings.from_env(e),
+            notifications=NotificationSettings.from_env(e),
         )
 
     @property

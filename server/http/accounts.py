@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -100,6 +101,10 @@ async def login(request: Request) -> JSONResponse:
             if not verdict.allowed:
                 return _too_many(verdict, "failed logins for this account")
         raise _raise(exc) from exc
+    # a device new to this user alerts them and the owners (services/notifications.py)
+    await request.app.state.services.notifications.signed_in(
+        UUID(out["org_id"]), UUID(out["user_id"]), _ip(request),
+        request.headers.get("user-agent"))
     response = JSONResponse(out)
     if wants_cookie:
         # browser pages: the same token as an HttpOnly cookie, never readable by scripts

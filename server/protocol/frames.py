@@ -61,6 +61,8 @@ VISITOR_FRAMES: dict[str, dict[str, Field]] = {
     "email": {"email": Field("email", required=True)},
     "identify": {"name": Field("str", max_len=200), "email": Field("email")},
     "wait": {"choice": Field("str", required=True, max_len=8)},
+    # the conversation's transcript by email (to the address given, or the one left)
+    "transcript": {"email": Field("email")},
 }
 
 AGENT_FRAMES: dict[str, dict[str, Field]] = {

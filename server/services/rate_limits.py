@@ -45,6 +45,7 @@ class Scope(StrEnum):
     IP_SIGNUPS = "su"  # sign-ups from one IP
     IP_LOGINS = "li"  # login attempts from one IP
     ACCOUNT_LOGINS = "la"  # login attempts for one email address
+    VISITOR_TRANSCRIPTS = "vt"  # transcripts by email one visitor asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ def rules_from(quotas: Quotas) -> dict[Scope, Rule]:
         Scope.IP_SIGNUPS: quotas.ip_signups,
         Scope.IP_LOGINS: quotas.ip_logins,
         Scope.ACCOUNT_LOGINS: quotas.account_logins,
+        Scope.VISITOR_TRANSCRIPTS: quotas.visitor_transcripts,
     }
     return {scope: Rule(scope, count, window) for scope, (count, window) in table.items()}
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from server.domain.modes import Mode
 from server.services.conversations import ConversationService
+from server.services.notifications import Notifications
 from server.storage import conversations as convs
 from server.storage.db import Database
 
@@ -16,9 +17,11 @@ class RatingRefused(Exception):
 
 
 class VisitorService:
-    def __init__(self, db: Database, conversations: ConversationService) -> None:
+    def __init__(self, db: Database, conversations: ConversationService,
+                 notifications: Notifications | None = None) -> None:
         self.db = db
         self.conversations = conversations
+        self.notifications = notifications
 
     async def identify(self, org_id: UUID, visitor_id: UUID, *, name: str | None,
                        email: str | None) -> None:
@@ -30,11 +33,18 @@ class VisitorService:
     async def follow_up_by_email(self, org_id: UUID, visitor_id: UUID, conversation_id: UUID,
                                  email: str) -> None:
         """Nobody could answer now: the conversation and the visitor keep the address, and
-        the visitor is thanked in their language (a system message the room sees)."""
+        the visitor is thanked in their language (a system message the room sees). The
+        org's inbox hears of it in the same transaction (services/notifications.py)."""
+        queued = False
         async with self.db.unit_of_work(org_id) as conn:
             await convs.set_followup_email(conn, org_id, conversation_id, email)
             await convs.update_visitor(conn, self.db.keys, org_id, visitor_id, name=None,
                                        email=email)
+            if self.notifications is not None:
+                queued = await self.notifications.followup_left(conn, org_id, conversation_id,
+                                                                email)
+        if queued and self.notifications is not None:
+            self.notifications.outbox.wake()
         await self.conversations.say(org_id, conversation_id, "email_thanks",
                                      meta={"followup_email": True})
 

@@ -35,7 +35,8 @@ RATED = frozenset({"msg", "note", "typing", "email", "identify", "csat", "handof
 # a visitor's frames that store or publish, counted over all its sockets and processes
 # (one pipelined EVAL each); ping and the rest are counted by the socket's buckets only
 VISITOR_QUOTAS: dict[str, Scope] = {
-    **dict.fromkeys(("msg", "email", "identify", "csat", "handoff"), Scope.VISITOR_MESSAGES),
+    **dict.fromkeys(("msg", "email", "identify", "csat", "handoff", "transcript"),
+                    Scope.VISITOR_MESSAGES),
     **dict.fromkeys(("read", "typing", "hello", "wait"), Scope.VISITOR_FRAMES),
 }
 

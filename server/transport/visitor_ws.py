@@ -17,6 +17,7 @@ from server.protocol import frames
 from server.protocol.codes import CloseCode, ErrorCode
 from server.protocol.frames import VISITOR_FRAMES
 from server.services.conversations import Conversation
+from server.services.notifications import TranscriptRefused
 from server.services.orgs import Org
 from server.services.rate_limits import Scope, subject_key
 from server.services.visitors import RatingRefused
@@ -185,8 +186,24 @@ class VisitorSession:
                                            name=frame.get("name"), email=frame.get("email"))
         elif t == "wait":
             await self._wait_choice(frame["choice"])
+        elif t == "transcript":
+            await self._transcript(frame.get("email"))
         elif t == "hello":
             self.sock.error(ErrorCode.BAD_FRAME, "hello was already received")
+
+    async def _transcript(self, email: str | None) -> None:
+        if not self.stored:
+            self.sock.error(ErrorCode.NOT_FOUND, "there is no conversation to send yet")
+            return
+        assert self.org is not None and self.conversation_id is not None
+        try:
+            await self.s.notifications.send_transcript(self.org.id, self.visitor_id,
+                                                       self.conversation_id, email)
+        except TranscriptRefused as exc:
+            code = ErrorCode.RATE_LIMITED if exc.code == "rate_limited" else ErrorCode.BAD_FRAME
+            self.sock.error(code, str(exc))
+            return
+        self.conn.send({"t": "transcript", "sent": True})
 
     async def _publish_agents(self, frame: dict[str, Any]) -> None:
         key = str(self.conversation_id)

@@ -16,8 +16,9 @@ import pytest
 from server.storage.db import Database
 from tests.fakes.oidc_server import FakeOidcServer, NextToken, Person
 from tests.support.api import PASSWORD, OrgHandle, signup
+from tests.support.google import start_google_server
 from tests.support.mailbox import link_token, wait_for_mail
-from tests.support.processes import ServerProcess, free_port
+from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -33,13 +34,7 @@ def idp() -> Iterator[FakeOidcServer]:
 @pytest.fixture(scope="module")
 def google_server(idp: FakeOidcServer, server_env: dict[str, str],
                   session_dir: Path) -> Iterator[ServerProcess]:
-    port = free_port()
-    # the redirect URI registered with the provider is CLIENTA_PUBLIC_URL's
-    env = dict(server_env, CLIENTA_PUBLIC_URL=f"http://127.0.0.1:{port}",
-               GOOGLE_CLIENT_ID=idp.client_id,
-               GOOGLE_CLIENT_SECRET=idp.client_secret, GOOGLE_ISSUER=idp.issuer,
-               CLIENTA_HOME=str(session_dir / "google-home"))
-    server = ServerProcess(env, port=port, log_dir=session_dir).start()
+    server = start_google_server(idp, server_env, session_dir / "google-home", session_dir)
     yield server
     server.stop()
     server.assert_no_unhandled()

@@ -23,6 +23,7 @@ class AuditAction(StrEnum):
     PASSWORD_RESET_REQUESTED = "auth.password_reset_requested"
     PASSWORD_RESET = "auth.password_reset"
     EMAIL_VERIFIED = "auth.email_verified"
+    GOOGLE_LINKED = "auth.google_linked"
     ORG_CREATED = "org.created"
     ORG_SETTINGS_CHANGED = "org.settings_changed"
     USER_CREATED = "user.created"

@@ -116,6 +116,35 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class GoogleSettings:
+    """Google sign-in (OpenID Connect): on when both the client id and secret are set. The
+    redirect URI to register is CLIENTA_PUBLIC_URL + /v1/auth/google/callback."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    # tests point it at a fake provider on 127.0.0.1 (its discovery document is read)
+    issuer: str = "https://accounts.google.com"
+    # how long a started sign-in, and then its outcome, waits for the browser
+    flow_ttl_s: int = 600
+    # each call to the provider (discovery, keys, the code exchange)
+    timeout_s: float = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> GoogleSettings:
+        return cls(
+            client_id=e.get("GOOGLE_CLIENT_ID") or None,
+            client_secret=e.get("GOOGLE_CLIENT_SECRET") or None,
+            issuer=e.get("GOOGLE_ISSUER") or "https://accounts.google.com",
+            flow_ttl_s=int(e.get("CLIENTA_GOOGLE_FLOW_TTL") or 600),
+            timeout_s=float(e.get("CLIENTA_GOOGLE_TIMEOUT") or 10.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Reporting:
     """Error reporting: Sentry when a DSN is set, off otherwise (server/reporting/)."""
 
@@ -255,6 +284,7 @@ class Settings:
     quotas: Quotas = field(default_factory=Quotas)
     reporting: Reporting = field(default_factory=Reporting)
     mail: MailSettings = field(default_factory=MailSettings)
+    google: GoogleSettings = field(default_factory=GoogleSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
@@ -335,6 +365,7 @@ class Settings:
                              for f in fields(Quotas)}),
             reporting=Reporting.from_env(e),
             mail=MailSettings.from_env(e),
+            google=GoogleSettings.from_env(e),
             notifications=NotificationSettings.from_env(e),
         )
 

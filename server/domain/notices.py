@@ -112,7 +112,9 @@ class NoticeSigner:
         if len(token) > MAX_TOKEN_CHARS or not token.startswith(prefix):
             return None
         raw = _unb64(token[len(prefix):])
-        if raw is None or len(raw) != body_len + _MAC_BYTES:
+        # one spelling per token: unused low bits of the last character would otherwise
+        # give a second, equally valid one
+        if raw is None or len(raw) != body_len + _MAC_BYTES or _b64(raw) != token[len(prefix):]:
             return None
         body, mac = raw[:body_len], raw[body_len:]
         return body if hmac.compare_digest(mac, self._mac(key, body)) else None

@@ -39,6 +39,10 @@ class AuditAction(StrEnum):
     KB_DOCUMENT_DELETED = "kb.document_deleted"
     KB_REINDEXED = "kb.reindexed"
     HISTORY_OPENED = "conversation.history_opened"
+    BILLING_PLAN_CHANGED = "billing.plan_changed"  # the plan whose limits apply moved
+    BILLING_CHECKOUT_STARTED = "billing.checkout_started"
+    BILLING_CANCEL_REQUESTED = "billing.cancel_requested"
+    BILLING_PAYMENT_FAILED = "billing.payment_failed"
     # defined for the issues that bring them (exports, erasure, keys, backups)
     DATA_EXPORTED = "data.exported"
     VISITOR_ERASED = "visitor.erased"
@@ -78,6 +82,9 @@ DETAIL_KEYS: Mapping[str, frozenset[str] | None] = {
     "force": frozenset({"true", "false"}),
     "via": frozenset({"http", "socket", "cli"}),
     "format": frozenset({"json", "csv"}),
+    "plan": frozenset({"free", "starter", "pro"}),
+    "from_plan": frozenset({"free", "starter", "pro"}),
+    "provider": frozenset({"stripe", "omise"}),
 }
 LABEL_MAX = 64
 

@@ -22,6 +22,7 @@ class Trigger(StrEnum):
     NO_ANSWER = "no_answer"  # the KB had nothing grounded
     LLM_FAILED = "llm_failed"
     UNRESOLVED = "unresolved"  # too many unresolved bot turns
+    PLAN_LIMIT = "plan_limit"  # the org's AI answers for the period are used up
     CLAIM = "claim"
     RELEASE = "release"
     CLOSE = "close"
@@ -35,7 +36,7 @@ class TransitionError(ValueError):
 
 _ALLOWED: dict[tuple[Mode, Trigger], Mode] = {}
 for _t in (Trigger.VISITOR_HANDOFF, Trigger.ASKED_FOR_HUMAN, Trigger.NO_ANSWER,
-           Trigger.LLM_FAILED, Trigger.UNRESOLVED):
+           Trigger.LLM_FAILED, Trigger.UNRESOLVED, Trigger.PLAN_LIMIT):
     _ALLOWED[(Mode.BOT, _t)] = Mode.QUEUED
 for _m in (Mode.BOT, Mode.QUEUED, Mode.AGENT):
     _ALLOWED[(_m, Trigger.CLAIM)] = Mode.AGENT

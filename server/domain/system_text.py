@@ -14,6 +14,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "llm_failed": "Sorry, I am having trouble answering right now. I am asking a person "
                       "from the team to help.",
         "unresolved": "It seems I am not helping, so I am asking a person from the team.",
+        "plan_limit": "The assistant cannot answer more questions right now, so I am asking "
+                      "a person from the team to help.",
         "release": "You are back with the assistant.",
         "back_to_bot": "You are back with the assistant.",
         "close": "This conversation was closed. How did we do?",
@@ -32,6 +34,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_answer_stay": "ไม่พบคำตอบในข้อมูลของเรา คุณขอคุยกับเจ้าหน้าที่ได้ทุกเมื่อ",
         "llm_failed": "ขออภัย ระบบตอบคำถามขัดข้องชั่วคราว กำลังส่งต่อให้เจ้าหน้าที่ช่วยเหลือ",
         "unresolved": "ดูเหมือนว่ายังไม่ได้คำตอบที่ต้องการ กำลังส่งต่อให้เจ้าหน้าที่",
+        "plan_limit": "ขณะนี้ผู้ช่วยอัตโนมัติตอบคำถามเพิ่มไม่ได้ กำลังส่งต่อให้เจ้าหน้าที่ช่วยเหลือ",
         "release": "คุณกลับมาคุยกับผู้ช่วยอัตโนมัติแล้ว",
         "back_to_bot": "คุณกลับมาคุยกับผู้ช่วยอัตโนมัติแล้ว",
         "close": "การสนทนานี้ปิดแล้ว ช่วยให้คะแนนการบริการของเราหน่อยนะคะ",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from server.settings import Settings
@@ -18,6 +18,15 @@ class ChatFailure(Exception):
     """The model failed or timed out; the conversation goes to a person."""
 
 
+@dataclass(slots=True)
+class TokenUsage:
+    """What the model reports it used for one answer; the provider fills it in as the
+    stream ends (the offline bot uses no model and leaves it at 0)."""
+
+    prompt: int = 0
+    completion: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     # the grounded system prompt, then the conversation: {"role", "content"} dicts
@@ -25,6 +34,7 @@ class ChatRequest:
     question: str
     passages: Sequence[Any] = ()  # what an offline answer may quote (the KB's passages)
     locale: str | None = None
+    usage: TokenUsage = field(default_factory=TokenUsage)
 
 
 # (question, passages, locale) -> the text to quote, "" when the passages do not cover it

@@ -48,6 +48,8 @@ class OpenAIChat:
                 # token path together.
                 async with self._completions.create(
                     model=self.model, messages=request.messages, stream=True, store=False,
+                    # the last chunk then carries the tokens used (metered per org)
+                    stream_options={"include_usage": True},
                 ) as response:
                     got_first = False
                     finished = False
@@ -60,6 +62,10 @@ class OpenAIChat:
                         chunk = json.loads(data)
                         if "error" in chunk:
                             raise ChatFailure("the model reported an error mid-stream")
+                        usage = chunk.get("usage")
+                        if usage:
+                            request.usage.prompt = int(usage.get("prompt_tokens") or 0)
+                            request.usage.completion = int(usage.get("completion_tokens") or 0)
                         choices = chunk.get("choices") or ()
                         if not choices:
                             continue

@@ -24,6 +24,10 @@ class MailKind(StrEnum):
     PASSWORD_RESET = "password_reset"
     EMAIL_VERIFY = "email_verify"
     ROLE_CHANGED = "role_changed"
+    USAGE_ALERT = "usage_alert"
+    PAYMENT_FAILED = "payment_failed"
+    RECEIPT = "receipt"
+    PLAN_CHANGED = "plan_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,3 +238,95 @@ def role_changed(locale: str, *, org_name: str, actor: str, member: str, old: st
     values = {"org": org_name, "actor": actor, "member": member, "old": old, "new": new}
     return _notice(locale, subject.format(org=_one_line(org_name)), lines,
                    ("Clienta", team_url), values)
+
+
+_USAGE = {
+    "en": ("{org} has used {percent}% of its {metric} this period",
+           ["{org} has used {used} of the {limit} {metric} its {plan} plan includes this "
+            "period ({percent}%).",
+            "At 100% the assistant stops answering new questions until the period ends: they "
+            "go to your team instead. Upgrade your plan on the billing page to keep it "
+            "answering."],
+           "Billing"),
+    "th": ("{org} ใช้{metric}ไปแล้ว {percent}% ของรอบนี้",
+           ["{org} ใช้{metric}ไปแล้ว {used} จาก {limit} ที่แพ็กเกจ {plan} มีให้ในรอบนี้ "
+            "({percent}%)",
+            "เมื่อครบ 100% ผู้ช่วยอัตโนมัติจะหยุดตอบคำถามใหม่จนกว่าจะถึงรอบถัดไป "
+            "โดยคำถามจะส่งต่อให้ทีมของคุณแทน อัปเกรดแพ็กเกจได้ที่หน้าการชำระเงิน"],
+           "การชำระเงิน"),
+}
+_METRIC_NAMES = {"en": {"ai_answers": "AI answers"}, "th": {"ai_answers": "คำตอบจาก AI"}}
+
+
+def usage_alert(locale: str, *, org_name: str, plan: str, metric: str, used: int,
+                limit: int, percent: int, billing_url: str) -> Rendered:
+    """To every owner at 80% and 100% of a limit (a required notice)."""
+    locale = locale_of(locale)
+    subject, lines, label = _USAGE[locale]
+    values = {"org": org_name, "plan": plan, "used": str(used), "limit": str(limit),
+              "percent": str(percent), "metric": _METRIC_NAMES[locale].get(metric, metric)}
+    return _notice(locale, subject.format(**dict(values, org=_one_line(org_name))), lines,
+                   (label, billing_url), values)
+
+
+_PAYMENT_FAILED = {
+    "en": ("Payment failed for {org}",
+           ["We could not take the payment for {org}'s {plan} plan.",
+            "Please update the card on the billing page. If it is still unpaid on {until}, "
+            "{org} moves to the free plan; nothing is deleted, only the limits change."],
+           "Update the payment method"),
+    "th": ("การชำระเงินของ {org} ไม่สำเร็จ",
+           ["เราไม่สามารถเรียกเก็บเงินค่าแพ็กเกจ {plan} ของ {org} ได้",
+            "โปรดอัปเดตบัตรที่หน้าการชำระเงิน หากยังไม่ได้ชำระภายในวันที่ {until} "
+            "{org} จะถูกเปลี่ยนเป็นแพ็กเกจฟรี ข้อมูลจะไม่ถูกลบ มีเพียงขีดจำกัดที่เปลี่ยน"],
+           "อัปเดตวิธีชำระเงิน"),
+}
+
+
+def payment_failed(locale: str, *, org_name: str, plan: str, until: str,
+                   billing_url: str) -> Rendered:
+    locale = locale_of(locale)
+    subject, lines, label = _PAYMENT_FAILED[locale]
+    values = {"org": org_name, "plan": plan, "until": until}
+    return _notice(locale, subject.format(org=_one_line(org_name)), lines,
+                   (label, billing_url), values)
+
+
+_RECEIPT = {
+    "en": ("Receipt for {org}: {amount}",
+           ["Thank you: we received {amount} for {org}'s {plan} plan on {date}."],
+           "View the invoice"),
+    "th": ("ใบเสร็จของ {org}: {amount}",
+           ["ขอบคุณค่ะ เราได้รับชำระ {amount} สำหรับแพ็กเกจ {plan} ของ {org} เมื่อวันที่ {date}"],
+           "ดูใบแจ้งหนี้"),
+}
+
+
+def receipt(locale: str, *, org_name: str, plan: str, amount: str, date: str,
+            url: str) -> Rendered:
+    locale = locale_of(locale)
+    subject, lines, label = _RECEIPT[locale]
+    values = {"org": org_name, "plan": plan, "amount": amount, "date": date}
+    return _notice(locale, subject.format(org=_one_line(org_name), amount=amount), lines,
+                   (label, url), values)
+
+
+_PLAN_CHANGED = {
+    "en": ("{org} is now on the {plan} plan",
+           ["{org} moved from the {old} plan to the {plan} plan; its limits changed with it.",
+            "Nothing was deleted."],
+           "Billing"),
+    "th": ("{org} เปลี่ยนเป็นแพ็กเกจ {plan} แล้ว",
+           ["{org} เปลี่ยนจากแพ็กเกจ {old} เป็นแพ็กเกจ {plan} ขีดจำกัดเปลี่ยนตามแพ็กเกจ",
+            "ไม่มีข้อมูลใดถูกลบ"],
+           "การชำระเงิน"),
+}
+
+
+def plan_changed(locale: str, *, org_name: str, old: str, new: str,
+                 billing_url: str) -> Rendered:
+    locale = locale_of(locale)
+    subject, lines, label = _PLAN_CHANGED[locale]
+    values = {"org": org_name, "old": old, "plan": new}
+    return _notice(locale, subject.format(org=_one_line(org_name), plan=new), lines,
+                   (label, billing_url), values)

@@ -15,6 +15,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from server.billing.base import Payments
+from server.billing.off import no_payments
 from server.broker.base import Broker
 from server.broker.redis import RedisBroker
 from server.domain.client_ip import parse_networks
@@ -24,6 +26,7 @@ from server.http import (
     accounts,
     agent_tools,
     audit,
+    billing,
     conversations,
     health,
     kb,
@@ -51,12 +54,14 @@ from server.services.admission import Admission
 from server.services.agents import AgentService
 from server.services.appender import Appender
 from server.services.audit import AuditLog
+from server.services.billing import BillingService
 from server.services.bot import BotRunner
 from server.services.canned import CannedReplies
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
 from server.services.keys import ErasureLedger, KeyService
 from server.services.mail_outbox import MailOutbox, OutboxPolicy
+from server.services.metering import Meter, MeterPolicy
 from server.services.notifications import NoticePolicy, Notifications
 from server.services.orgs import OrgDirectory
 from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
@@ -105,6 +110,7 @@ class Services:
     mail: MailOutbox  # the outbox worker (mail is queued in Postgres)
     notifications: Notifications  # follow-ups, replies, transcripts, alerts (docs/mail.md)
     keys: KeyService  # crypto-shredding (erase a visitor or org), master-key rotation
+    billing: BillingService  # plans, usage against limits, payments (docs/billing.md)
     demo_site_key: str | None
 
     def begin_stop(self) -> None:
@@ -142,12 +148,16 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         lease_s=3 * settings.mail.send_timeout_s,
         retention=timedelta(days=settings.mail.retention_days)))
     knowledge = build_knowledge_base(settings, db)
+    meter_policy = MeterPolicy(
+        refresh_s=settings.billing.meter_refresh_s, max_orgs=settings.billing.meter_max_orgs,
+        grace=timedelta(days=settings.billing.grace_days), public_url=settings.public_url)
+    meter = Meter(db, mail, meter_policy)
     chat = build_chat_provider(settings, extractive_answer)  # offline: quotes the KB
     bot = BotRunner(db, hub, conversation_service, chat, metrics,
                     StreamTexts(broker.command),
                     delta_window_s=settings.delta_window_s,
                     max_unresolved_turns=settings.max_unresolved_turns,
-                    knowledge=Grounding(knowledge), admission=admission)
+                    knowledge=Grounding(knowledge), admission=admission, meter=meter)
     agents = AgentService(db, hub, conversation_service, bot, presence,
                           queue_wait_s=settings.queue_wait_s)
     limiter = RateLimiter(RedisCounters(broker.command), rules_from(settings.quotas))
@@ -171,6 +181,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
         keys=KeyService(db, audit_log, ErasureLedger(settings.erasure_ledger_path)),
         demo_site_key=settings.demo_site_key,
+        billing=BillingService(db, build_payments(settings), meter, audit_log, meter_policy),
     )
     mail.start()
     services.accounts.start()  # purges expired bearer tokens hourly
@@ -220,6 +231,22 @@ def build_payments(settings: Settings) -> Payments:
     return Payments({stripe.name: stripe})
 
 
+def build_payments(settings: Settings) -> Payments:
+    """`STRIPE_SECRET_KEY` set: Stripe (the official SDK; STRIPE_API_BASE for tests), else
+    billing is not configured and every org is on the free plan."""
+    conf = settings.billing
+    if not conf.stripe_secret_key:
+        return no_payments()
+    from server.billing.stripe_provider import StripePayments
+    from server.domain.plans import Plan
+
+    stripe = StripePayments(
+        conf.stripe_secret_key, conf.stripe_webhook_secret or "",
+        {Plan.STARTER: conf.stripe_price_starter or "", Plan.PRO: conf.stripe_price_pro or ""},
+        api_base=conf.stripe_api_base, timeout_s=conf.stripe_timeout_s)
+    return Payments({stripe.name: stripe})
+
+
 def build_mailer(settings: Settings) -> Mailer:
     """`RESEND_API_KEY` set: Resend (and `CLIENTA_MAIL_FROM` is required), else .eml files
     under `CLIENTA_HOME/mail/`, each one's path logged."""
@@ -239,6 +266,8 @@ async def close_services(services: Services) -> None:
     await services.notifications.close()
     await services.mail.close()
     await services.bot.close()
+    await services.billing.meter.close()
+    await services.billing.payments.close()
     await services.kb.close()
     await services.agents.close()
     await services.conversations.resume_reads.close()
@@ -255,7 +284,7 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for module in (health, accounts, org, conversations, agent_tools, kb, audit, notifications,
-                   static, openapi):
+                   billing, static, openapi):
         routes += module.routes()
     return routes
 
@@ -296,7 +325,8 @@ def create_app(settings: Settings | None = None,
             await close_services(services)
             reporter.close()
 
-    body_policy = BodyPolicy(settings.max_json_bytes, kb.body_limits(settings))
+    body_policy = BodyPolicy(settings.max_json_bytes,
+                             kb.body_limits(settings) + billing.body_limits(settings))
     app = Starlette(routes=_routes(), lifespan=lifespan,
                     exception_handlers=exception_handlers(),
                     middleware=[Middleware(CsrfGuard),

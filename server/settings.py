@@ -145,6 +145,75 @@ class GoogleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BillingSettings:
+    """Payments (docs/billing.md): Stripe when STRIPE_SECRET_KEY is set (with its webhook
+    secret and a price id per paid plan), else billing is not configured and every org is
+    on free; the meter's cache and a failed payment's grace period."""
+
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_price_starter: str | None = None
+    stripe_price_pro: str | None = None
+    # tests point the SDK at a fake Stripe on 127.0.0.1
+    stripe_api_base: str | None = None
+    stripe_timeout_s: float = 20.0
+    # a failed payment keeps the paid plan this long, then the org is on free
+    grace_days: float = 7.0
+    # how stale an org's cached usage count may be on the bot's path (one query per org
+    # per period at most); answers made meanwhile on other processes may overshoot by that
+    meter_refresh_s: float = 30.0
+    meter_max_orgs: int = 10_000
+    # a provider's event body (the route's limit, over the JSON default)
+    webhook_max_bytes: int = 512 * 1024
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> BillingSettings:
+        settings = cls(
+            stripe_secret_key=e.get("STRIPE_SECRET_KEY") or None,
+            stripe_webhook_secret=e.get("STRIPE_WEBHOOK_SECRET") or None,
+            stripe_price_starter=e.get("STRIPE_PRICE_STARTER") or None,
+            stripe_price_pro=e.get("STRIPE_PRICE_PRO") or None,
+            stripe_api_base=e.get("STRIPE_API_BASE") or None,
+            stripe_timeout_s=float(e.get("CLIENTA_STRIPE_TIMEOUT") or 20.0),
+            grace_days=float(e.get("CLIENTA_BILLING_GRACE_DAYS") or 7.0),
+            meter_refresh_s=float(e.get("CLIENTA_BILLING_METER_REFRESH") or 30.0),
+            meter_max_orgs=int(e.get("CLIENTA_BILLING_METER_ORGS") or 10_000),
+            webhook_max_bytes=int(e.get("CLIENTA_BILLING_WEBHOOK_MAX_BYTES") or 512 * 1024),
+        )
+        if settings.stripe_secret_key and not (
+                settings.stripe_webhook_secret and settings.stripe_price_starter
+                and settings.stripe_price_pro):
+            raise ValueError("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET, "
+                             "STRIPE_PRICE_STARTER and STRIPE_PRICE_PRO")
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationSettings:
+    """Notification mail (docs/mail.md "Notifications"): how long an agent's reply waits
+    unread before it is mailed (replies meanwhile go in the same mail), how often the
+    sweeps look, the default waiting threshold, transcript links and lengths."""
+
+    reply_delay_s: float = 300.0
+    sweep_s: float = 10.0
+    # an org's waiting threshold when it set none (PATCH /v1/org/notifications)
+    waiting_alert_s: int = 600
+    transcript_link_days: float = 30.0
+    # messages in a transcript (mail or page) and in an inbox mail, the most recent kept
+    transcript_max_messages: int = 200
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> NotificationSettings:
+        return cls(
+            reply_delay_s=float(e.get("CLIENTA_REPLY_MAIL_DELAY") or 300.0),
+            sweep_s=float(e.get("CLIENTA_NOTIFY_SWEEP") or 10.0),
+            waiting_alert_s=int(e.get("CLIENTA_WAITING_ALERT") or 600),
+            transcript_link_days=float(e.get("CLIENTA_TRANSCRIPT_LINK_DAYS") or 30.0),
+            transcript_max_messages=int(e.get("CLIENTA_TRANSCRIPT_MAX_MESSAGES") or 200),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Reporting:
     """Error reporting: Sentry when a DSN is set, off otherwise (server/reporting/)."""
 
@@ -284,6 +353,7 @@ class Settings:
     quotas: Quotas = field(default_factory=Quotas)
     reporting: Reporting = field(default_factory=Reporting)
     mail: MailSettings = field(default_factory=MailSettings)
+    billing: BillingSettings = field(default_factory=BillingSettings)
     google: GoogleSettings = field(default_factory=GoogleSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
@@ -365,6 +435,7 @@ class Settings:
                              for f in fields(Quotas)}),
             reporting=Reporting.from_env(e),
             mail=MailSettings.from_env(e),
+            billing=BillingSettings.from_env(e),
             google=GoogleSettings.from_env(e),
             notifications=NotificationSettings.from_env(e),
         )

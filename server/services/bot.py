@@ -28,6 +28,7 @@ from server.metrics import Metrics
 from server.protocol import frames
 from server.services.admission import Admission
 from server.services.conversations import ConversationService
+from server.services.metering import Meter
 from server.services.stream_texts import REFRESH_S, StreamTexts
 from server.storage import conversations as convs
 from server.storage import messages
@@ -51,7 +52,7 @@ class BotRunner:
                  provider: ChatProvider, metrics: Metrics, texts: StreamTexts, *,
                  delta_window_s: float, max_unresolved_turns: int,
                  knowledge: KnowledgeLookup | None = None,
-                 admission: Admission | None = None) -> None:
+                 admission: Admission | None = None, meter: Meter | None = None) -> None:
         self.db = db
         self.hub = hub
         self.conversations = conversations
@@ -63,6 +64,8 @@ class BotRunner:
         # (org, conversation, question) -> (passages, grounded); set when the KB exists
         self.knowledge = knowledge
         self.admission = admission or Admission()
+        # the plan's AI-answer limit: past it, questions go to people (services/metering)
+        self.meter = meter
         self.live: dict[str, LiveStream] = {}
         self.stopping = False
         self._checks: set[asyncio.Task[None]] = set()
@@ -182,6 +185,10 @@ class BotRunner:
             conv = await convs.get(conn, org_id, conversation_id)
         if conv is None or conv.mode != Mode.BOT:
             await self.texts.end(key, stream_id)
+            return None
+        if self.meter is not None and not await self.meter.allows_answer(org_id):
+            await self.texts.end(key, stream_id)
+            await self.conversations.change_mode(org_id, conversation_id, Trigger.PLAN_LIMIT)
             return None
         passages: list[Any] = []
         grounded = True
@@ -312,6 +319,9 @@ class BotRunner:
             org_id, conversation_id, kind="msg", author_role=Author.BOT, text=text,
             stream_id=stream_id, sources=sources,
         )
+        if self.meter is not None:
+            await self.meter.answered(org_id, stream_id, request.usage.prompt,
+                                      request.usage.completion)
 
     async def _no_answer(self, org_id: UUID, conversation_id: UUID, auto_handoff: bool,
                          locale: str | None) -> None:

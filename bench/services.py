@@ -24,6 +24,8 @@ from typing import Any, Self
 import httpx
 import psutil
 
+from server.storage.roles import EMBEDDED_LOGIN, ensure_serving_login, login_url
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
@@ -118,6 +120,8 @@ class Stack:
     redis_url: str = ""
     procs: list[Proc] = field(default_factory=list)
     migrated: bool = False
+    # the role the servers serve as (row-level security holds it), made after migrating
+    serving_url: str = ""
     keep_logs: bool = False  # set on failure: logs stay for reading
     logs: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="clienta-bench-logs-")))
     _pg: Any = None
@@ -163,7 +167,7 @@ class Stack:
             if not k.startswith(("OPENAI_", "COHERE_", "CLIENTA_", "STRIPE_", "SENTRY_"))
         }
         env.update(
-            DATABASE_URL=self.database_url,
+            DATABASE_URL=self.serving_url or self.database_url,
             REDIS_URL=self.redis_url,
             CLIENTA_HOME=str(self.base / "home"),
             CLIENTA_SECRET=self.secret,
@@ -195,6 +199,8 @@ class Stack:
             raise BenchError("`clienta migrate` did not finish within 120 s") from exc
         if proc.returncode != 0:
             raise BenchError(f"`clienta migrate` failed:\n{out.decode(errors='replace')[-2000:]}")
+        await ensure_serving_login(self.database_url, EMBEDDED_LOGIN, "clienta-bench")
+        self.serving_url = login_url(self.database_url, EMBEDDED_LOGIN, "clienta-bench")
         self.migrated = True
 
     async def start_server(

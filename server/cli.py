@@ -35,6 +35,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def _resolve_services(settings: Settings, stack: ExitStack) -> Settings:
     """Start embedded Postgres/Redis for whatever URL is unset; they stop on exit."""
     database_url, redis_url = settings.database_url, settings.redis_url
+    direct_url = settings.direct_database_url
     missing = [name for name, url in (("DATABASE_URL", database_url), ("REDIS_URL", redis_url))
                if not url]
     if missing and not settings.embedded_allowed:
@@ -44,15 +45,19 @@ def _resolve_services(settings: Settings, stack: ExitStack) -> Settings:
             "or set CLIENTA_EMBEDDED=1 for a one-box trial")
     if not database_url:
         pg = EmbeddedPostgres(settings.home)
-        database_url = pg.start()
+        owner_url = pg.start()
         stack.callback(pg.stop)
+        # migrations as the superuser, serving as a role row-level security holds
+        database_url, direct_url = pg.serving_url(owner_url), owner_url
+        os.environ["CLIENTA_DIRECT_DATABASE_URL"] = owner_url
     if not redis_url:
         redis = EmbeddedRedis()
         redis_url = redis.start()
         stack.callback(redis.stop)
     os.environ["DATABASE_URL"] = database_url
     os.environ["REDIS_URL"] = redis_url
-    return dataclasses.replace(settings, database_url=database_url, redis_url=redis_url)
+    return dataclasses.replace(settings, database_url=database_url, redis_url=redis_url,
+                               direct_database_url=direct_url)
 
 
 def cmd_migrate(settings: Settings) -> int:

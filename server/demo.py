@@ -39,7 +39,10 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
     try:
         async with services.db.unscoped() as conn:
             owner = await store.user_by_email(conn, DEMO_OWNER)
-            org = await store.org_by_id(conn, owner.org_id) if owner else None
+        org = None
+        if owner is not None:
+            async with services.db.unit_of_work(owner.org_id) as conn:
+                org = await store.org_by_id(conn, owner.org_id)
         if org is None:
             out = await services.accounts.signup("Demo Shop", DEMO_OWNER, DEMO_PASSWORD,
                                                  "Demo Owner")

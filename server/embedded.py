@@ -4,8 +4,10 @@ and shared by every worker; stopped on exit."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from server.storage.migrate import QUIET_ERROR_LOG
+from server.storage.roles import EMBEDDED_LOGIN, ensure_serving_login, login_url
 
 log = logging.getLogger("clienta.embedded")
 
@@ -21,6 +24,7 @@ log = logging.getLogger("clienta.embedded")
 class EmbeddedPostgres:
     def __init__(self, home: Path) -> None:
         self.data_dir = (home / "pgdata").resolve()
+        self.password_file = (home / "db_password").resolve()
         self._server = None
 
     def start(self) -> str:
@@ -38,6 +42,27 @@ class EmbeddedPostgres:
         uri = self._server.get_uri()
         log.info("embedded postgres ready", extra={"data_dir": str(self.data_dir)})
         return uri
+
+    def serving_url(self, owner_url: str) -> str:
+        """The URL the server serves as: `clienta_server`, neither superuser nor BYPASSRLS
+        nor an owner, so row-level security holds it (the superuser URL `start` returns
+        runs migrations). Its password is random, kept under home like the secret."""
+        password = self._password()
+        asyncio.run(ensure_serving_login(owner_url, EMBEDDED_LOGIN, password))
+        return login_url(owner_url, EMBEDDED_LOGIN, password)
+
+    def _password(self) -> str:
+        if self.password_file.exists():
+            return self.password_file.read_text().strip()
+        self.password_file.parent.mkdir(parents=True, exist_ok=True)
+        value = os.urandom(24).hex()
+        try:  # O_EXCL: of two starts racing, one writes it and both read that one
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return self.password_file.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        return value
 
     def stop(self) -> None:
         if self._server is not None:

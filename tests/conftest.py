@@ -20,6 +20,7 @@ from server.storage.db import Database
 from server.storage.envelope import MasterKey, MasterKeys
 from server.storage.keys import Keyring
 from server.storage.migrate import apply_migrations
+from server.storage.roles import EMBEDDED_LOGIN, ensure_serving_login, login_url
 from tests.support.api import OrgHandle, signup
 from tests.support.processes import UNHANDLED, ServerProcess
 
@@ -58,6 +59,8 @@ def redis_url() -> Iterator[str]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def db(database_url: str) -> AsyncIterator[Database]:
+    """The owner (the session's superuser): migrations, and tests' own setup and checks,
+    which row-level security does not hold."""
     await apply_migrations(database_url)
     database = await Database.connect(database_url, min_size=1, max_size=5, keys=Keyring(
         MasterKeys(MasterKey.parse(TEST_MASTER_KEY))))
@@ -65,12 +68,30 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.close()
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def app_database_url(db: Database, database_url: str) -> str:
+    """The serving role's URL, made as embedded mode makes it: the test servers serve as
+    it, so row-level security holds them as it holds a deployment."""
+    password = "clienta-test-serving"
+    await ensure_serving_login(database_url, EMBEDDED_LOGIN, password)
+    return login_url(database_url, EMBEDDED_LOGIN, password)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def app_db(app_database_url: str) -> AsyncIterator[Database]:
+    """A Database connected as the serving role (what the servers use)."""
+    database = await Database.connect(app_database_url, min_size=1, max_size=3)
+    yield database
+    await database.close()
+
+
 @pytest.fixture(scope="session")
-def server_env(database_url: str, redis_url: str, session_dir: Path) -> dict[str, str]:
+def server_env(app_database_url: str, redis_url: str, session_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OPENAI_", "COHERE_", "CLIENTA_"))}
     env.update({
-        "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        # the serving role; the `db` fixture has applied the migrations as the owner
+        "DATABASE_URL": app_database_url, "REDIS_URL": redis_url,
         "CLIENTA_HOME": str(session_dir / "home"), "CLIENTA_SECRET": "test-secret-" + "x" * 20,
         "CLIENTA_MASTER_KEY": TEST_MASTER_KEY,
         "CLIENTA_DB_POOL_MAX": "5", "CLIENTA_LOG_LEVEL": "info",

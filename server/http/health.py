@@ -1,4 +1,5 @@
-"""/healthz (the process answers), /readyz (Postgres and Redis reachable), /metrics."""
+"""/healthz (the process answers), /readyz (Postgres and Redis reachable, and whether
+row-level security holds the serving role), /metrics."""
 
 from __future__ import annotations
 
@@ -16,9 +17,16 @@ async def readyz(request: Request) -> JSONResponse:
     postgres = await services.db.ping()
     redis = services.broker.healthy
     ready = postgres and redis
-    return JSONResponse({"status": "ready" if ready else "degraded",
-                         "postgres": postgres, "redis": redis},
-                        status_code=200 if ready else 503)
+    body: dict[str, object] = {"status": "ready" if ready else "degraded",
+                               "postgres": postgres, "redis": redis}
+    rls = services.db.rls
+    if rls is not None:
+        # loud, not a 503: an operator's DATABASE_URL naming the owner worked before RLS,
+        # and taking every instance out of its load balancer for it would be an outage
+        body["rls"] = "bypassed" if rls.bypassed else "enforced"
+        if rls.bypassed:
+            body["rls_bypass"] = list(rls.reasons)
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:

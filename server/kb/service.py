@@ -27,7 +27,7 @@ from server.llm.embeddings import Embedder, HashingEmbedder, OpenAIEmbedder
 from server.llm.rerank import CohereReranker, OfflineReranker, Reranker
 from server.settings import Settings
 from server.storage import kb as store
-from server.storage.db import Database
+from server.storage.db import Database, SystemJob
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class KnowledgeBase:
         if not self.embedder.dim and probe is not None:
             with contextlib.suppress(Exception):
                 await probe()
-        async with self.db.unscoped() as conn:
+        async with self.db.system(SystemJob.KB_RECOVERY) as conn:
             if self.embedder.dim:
                 await store.ensure_hnsw_index(conn, self.embedder.dim)
             failed = await store.fail_interrupted_all_orgs(conn, older_than_s=900)
@@ -328,7 +328,7 @@ class KnowledgeBase:
         async with self.db.pool.acquire() as lock_conn, lock_conn.transaction():
             if not await store.try_reindex_lock(lock_conn):
                 return
-            async with self.db.unscoped() as conn:
+            async with self.db.system(SystemJob.KB_RECOVERY) as conn:
                 orgs = await store.orgs_with_stale_chunks_all_orgs(conn, self.embedder.name)
             for org_id in orgs:
                 async with self.db.pool.acquire() as org_conn, org_conn.transaction():

@@ -27,7 +27,7 @@ from server.services.audit import AuditLog
 from server.services.mail_outbox import MailOutbox
 from server.storage import accounts as store
 from server.storage import mail_outbox
-from server.storage.db import Database, set_tenant
+from server.storage.db import Database, SystemJob, set_tenant
 
 log = logging.getLogger("clienta.accounts")
 
@@ -85,7 +85,7 @@ class AccountService:
     async def purge_expired_tokens(self) -> int:
         """Delete every org's expired bearer tokens; how many went. Each process runs it:
         the DELETE is idempotent, so no lease is needed."""
-        async with self.db.unscoped() as conn:
+        async with self.db.system(SystemJob.TOKEN_PURGE) as conn:
             return await store.delete_expired_tokens(conn)
 
     async def _purge_every(self, interval_s: float) -> None:

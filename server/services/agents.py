@@ -19,7 +19,7 @@ from server.services.conversations import ConversationService, ModeRefused, summ
 from server.storage import accounts as accounts_store
 from server.storage import agent_tools, messages
 from server.storage import conversations as convs
-from server.storage.db import Database
+from server.storage.db import Database, SystemJob
 
 log = logging.getLogger("clienta.agents")
 
@@ -207,7 +207,7 @@ class AgentService:
         while True:
             await asyncio.sleep(interval)
             try:
-                async with self.db.pool.acquire() as conn:
+                async with self.db.system(SystemJob.QUEUE_WAIT_SWEEP) as conn:
                     due = await agent_tools.take_due_wait_offers(conn, self.queue_wait_s)
                 for org_id, conversation_id in due:
                     await self.conversations.say(org_id, conversation_id, "wait_offer",

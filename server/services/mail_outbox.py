@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from server.mail.base import Mailer, MailError
 from server.storage import mail_outbox as store
-from server.storage.db import Database
+from server.storage.db import Database, SystemJob
 
 log = logging.getLogger("clienta.mail")
 
@@ -73,7 +73,7 @@ class MailOutbox:
         """Claim the due rows (up to a batch) and send them; how many were claimed. `now`
         fixes the clock for this pass (tests), else the worker's clock is read."""
         at = now or self.clock()
-        async with self.db.pool.acquire() as conn, conn.transaction():
+        async with self.db.system(SystemJob.MAIL_OUTBOX) as conn:
             claimed = await store.claim(conn, at, timedelta(seconds=self.policy.lease_s),
                                         self.policy.batch)
         if claimed:
@@ -81,7 +81,7 @@ class MailOutbox:
         return len(claimed)
 
     async def purge(self, now: datetime | None = None) -> int:
-        async with self.db.pool.acquire() as conn:
+        async with self.db.system(SystemJob.MAIL_OUTBOX) as conn:
             return await store.purge_finished(conn, (now or self.clock())
                                               - self.policy.retention)
 
@@ -95,7 +95,7 @@ class MailOutbox:
             error = MailError(f"error:{type(exc).__name__}", permanent=False)
         at = now or self.clock()
         try:
-            async with self.db.pool.acquire() as conn:
+            async with self.db.unit_of_work(claimed.org_id) as conn:
                 await self._record(conn, claimed, provider_id if error is None else "",
                                    error, at)
         except Exception:

@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from server.storage.db import set_tenant
+
 
 @dataclass(frozen=True, slots=True)
 class Org:
@@ -44,13 +46,19 @@ _USER_COLS = "id, org_id, email, name, role, password_hash"
 
 
 async def insert_org(conn: asyncpg.Connection, org_id: UUID, name: str, site_key: str) -> None:
+    """A new org, and its id named as the transaction's tenant first: row-level security
+    takes the org's row (and the rest of the sign-up) only in its own org."""
+    await set_tenant(conn, org_id)
     await conn.execute(
         "INSERT INTO orgs (id, name, site_key) VALUES ($1, $2, $3)", org_id, name, site_key
     )
 
 
+# The lookups that find the org (site key, email, token) run before any tenant is known:
+# SECURITY DEFINER functions (migrations/0011), the only reads across orgs.
 async def org_by_site_key(conn: asyncpg.Connection, site_key: str) -> Org | None:
-    row = await conn.fetchrow(f"SELECT {_ORG_COLS} FROM orgs WHERE site_key = $1", site_key)
+    row = await conn.fetchrow(
+        f"SELECT {_ORG_COLS} FROM clienta_org_by_site_key($1)", site_key)
     return _org(row) if row else None
 
 
@@ -85,9 +93,7 @@ async def insert_user(
 
 
 async def user_by_email(conn: asyncpg.Connection, email: str) -> User | None:
-    row = await conn.fetchrow(
-        f"SELECT {_USER_COLS} FROM users WHERE lower(email) = lower($1)", email
-    )
+    row = await conn.fetchrow(f"SELECT {_USER_COLS} FROM clienta_user_by_email($1)", email)
     return _user(row) if row else None
 
 
@@ -115,14 +121,11 @@ async def insert_token(conn: asyncpg.Connection, token_hash: bytes, org_id: UUID
 
 async def user_by_token(conn: asyncpg.Connection, token_hash: bytes) -> User | None:
     row = await conn.fetchrow(
-        "SELECT u.id, u.org_id, u.email, u.name, u.role, '' AS password_hash"
-        " FROM auth_tokens t JOIN users u ON u.id = t.user_id AND u.org_id = t.org_id"
-        " WHERE t.token_hash = $1 AND t.expires_at > now()",
-        token_hash,
-    )
+        "SELECT id, org_id, email, name, role, '' AS password_hash"
+        " FROM clienta_user_by_token($1)", token_hash)
     return _user(row) if row else None
 
 
 async def delete_expired_tokens(conn: asyncpg.Connection) -> int:
-    status = await conn.execute("DELETE FROM auth_tokens WHERE expires_at <= now()")
-    return int(status.rsplit(" ", 1)[1])  # "DELETE <count>"
+    """Every org's expired tokens: only inside Database.system (a system job)."""
+    return await conn.fetchval("SELECT clienta_delete_expired_tokens()")

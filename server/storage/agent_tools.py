@@ -57,14 +57,10 @@ async def agent_loads(conn: asyncpg.Connection, org_id: UUID,
 
 async def take_due_wait_offers(conn: asyncpg.Connection, older_than_s: float,
                                limit: int = 100) -> list[tuple[UUID, UUID]]:
-    """Conversations queued too long, marked as offered; each is returned to one caller only."""
-    rows = await conn.fetch(
-        "UPDATE conversations SET wait_offered_at = now() WHERE id IN ("
-        " SELECT id FROM conversations WHERE mode = 'queued' AND wait_offered_at IS NULL"
-        " AND queued_at < now() - make_interval(secs => $1) LIMIT $2"
-        " FOR UPDATE SKIP LOCKED) RETURNING org_id, id",
-        older_than_s, limit,
-    )
+    """Conversations queued too long, of every org, marked as offered; each is returned
+    to one caller only. Only inside Database.system (migrations/0011's job function)."""
+    rows = await conn.fetch("SELECT org_id, id FROM clienta_take_due_wait_offers($1, $2)",
+                            older_than_s, limit)
     return [(r["org_id"], r["id"]) for r in rows]
 
 

@@ -142,13 +142,12 @@ async def for_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID,
 async def for_visitors(conn: asyncpg.Connection,
                        asks: list[tuple[UUID, UUID, UUID | None]]) -> list[Conversation | None]:
     """`for_visitor` for many (org_id, visitor_id, conversation_id) at once, in one
-    statement: the answer for ask i at position i. Each ask is scoped by its own org."""
+    statement: the answer for ask i at position i. Each ask is scoped by its own org (the
+    group spans orgs, so it is a SECURITY DEFINER function: migrations/0011)."""
+    cols = ", ".join(f"(r.c).{c.strip()}" for c in _COLS.split(","))
     rows = await conn.fetch(
-        "SELECT a.i, c.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[])"
-        " WITH ORDINALITY AS a(org_id, visitor_id, requested, i)"
-        f" CROSS JOIN LATERAL (SELECT {_COLS} FROM conversations"
-        " WHERE org_id = a.org_id AND visitor_id = a.visitor_id"
-        " ORDER BY coalesce(id = a.requested, false) DESC, created_at DESC LIMIT 1) c",
+        f"SELECT r.i, {cols} FROM clienta_resume_conversations($1::uuid[], $2::uuid[],"
+        " $3::uuid[]) r",
         [a[0] for a in asks], [a[1] for a in asks], [a[2] for a in asks],
     )
     out: list[Conversation | None] = [None] * len(asks)

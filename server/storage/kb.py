@@ -150,14 +150,9 @@ async def mark_failed(
 
 
 async def fail_interrupted_all_orgs(conn: asyncpg.Connection, older_than_s: float) -> int:
-    """Cross-tenant maintenance: documents left processing by a process that died."""
-    result = await conn.execute(
-        """UPDATE kb_documents SET status = 'failed', error = 'processing was interrupted',
-                  updated_at = now()
-           WHERE status = 'processing' AND updated_at < now() - make_interval(secs => $1)""",
-        older_than_s,
-    )
-    return int(result.split()[-1])
+    """Cross-tenant maintenance: documents left processing by a process that died. Only
+    inside Database.system (a job function of migrations/0011)."""
+    return await conn.fetchval("SELECT clienta_kb_fail_interrupted($1)", older_than_s)
 
 
 async def get_document(conn: asyncpg.Connection, org_id: UUID, doc_id: UUID) -> DocumentInfo | None:
@@ -323,10 +318,9 @@ async def list_unanswered(
 
 
 async def orgs_with_stale_chunks_all_orgs(conn: asyncpg.Connection, model: str) -> list[UUID]:
-    """Cross-tenant maintenance: which organisations have chunks of another model."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT org_id FROM kb_chunks WHERE embed_model <> $1", model
-    )
+    """Cross-tenant maintenance: which organisations have chunks of another model. Only
+    inside Database.system."""
+    rows = await conn.fetch("SELECT org_id FROM clienta_kb_stale_orgs($1) AS org_id", model)
     return [r["org_id"] for r in rows]
 
 
@@ -359,15 +353,12 @@ async def set_embeddings(
 
 async def ensure_hnsw_index(conn: asyncpg.Connection, dim: int) -> bool:
     """A partial HNSW index for one dimension (migrations make 512 and 1536); under an
-    advisory lock so workers starting together do not race on the catalog."""
+    advisory lock so workers starting together do not race on the catalog. The serving
+    role owns no table, so the owner's function makes it, inside Database.system."""
     d = int(dim)
     if d > HNSW_MAX_DIM:
         return False
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('clienta.kb.hnsw'))")
-    await conn.execute(
-        f"""CREATE INDEX IF NOT EXISTS kb_chunks_hnsw_{d} ON kb_chunks
-            USING hnsw ((embedding::vector({d})) vector_cosine_ops) WHERE embed_dim = {d}"""
-    )
+    await conn.execute("SELECT clienta_kb_ensure_hnsw($1)", d)
     return True
 
 

@@ -57,23 +57,12 @@ async def claim(conn: asyncpg.Connection, now: datetime, lease: timedelta,
                 limit: int) -> list[Claimed]:
     """Take up to `limit` due rows that nobody holds. SKIP LOCKED lets concurrent claims
     pass each other; the lease keeps a row from the others after this commits, until the
-    holder records an outcome or the lease runs out (a crashed holder)."""
+    holder records an outcome or the lease runs out (a crashed holder). Every org's rows:
+    only inside Database.system (a job function of migrations/0011); the outcomes are
+    recorded in each row's own org."""
     token = uuid4()
     rows = await conn.fetch(
-        """
-        WITH due AS (
-            SELECT id FROM mail_outbox
-            WHERE status = 'pending' AND next_attempt_at <= $1
-              AND (lease_until IS NULL OR lease_until <= $1)
-            ORDER BY next_attempt_at
-            LIMIT $3
-            FOR UPDATE SKIP LOCKED
-        )
-        UPDATE mail_outbox m
-        SET attempts = m.attempts + 1, lease_token = $4, lease_until = $2
-        FROM due WHERE m.id = due.id
-        RETURNING m.id, m.org_id, m.kind, m.content, m.attempts
-        """,
+        "SELECT id, org_id, kind, content, attempts FROM clienta_mail_claim($1, $2, $3, $4)",
         now, now + lease, limit, token)
     return [Claimed(r["id"], r["org_id"], r["kind"], _open(r["content"]), r["attempts"], token)
             for r in rows]
@@ -112,7 +101,6 @@ async def mark_failed(conn: asyncpg.Connection, claimed: Claimed, error: str,
 
 
 async def purge_finished(conn: asyncpg.Connection, before: datetime) -> int:
-    """Delete rows sent or given up before `before` (they hold no content by then)."""
-    status = await conn.execute(
-        "DELETE FROM mail_outbox WHERE status <> 'pending' AND finished_at < $1", before)
-    return int(status.split()[-1])
+    """Delete rows sent or given up before `before` (they hold no content by then), of
+    every org: only inside Database.system."""
+    return await conn.fetchval("SELECT clienta_mail_purge($1)", before)

@@ -103,6 +103,9 @@ def _open(row: asyncpg.Record, org_id: UUID, subject: SubjectKey | None,
                                              row["stream_id"]))
 
 
+_GROUP_COLS = ", ".join(f"(r.e).{c.strip()}" for c in _COLS.split(","))
+
+
 def _event(row: asyncpg.Record, text: str, duplicate: bool = False) -> StoredEvent:
     return StoredEvent(row["conversation_id"], row["seq"], row["kind"], row["client_id"],
                        row["author_role"], row["author_id"], row["author_name"], text,
@@ -283,15 +286,12 @@ async def after_many(
     include_notes: bool, limit: int = REPLAY_BATCH,
 ) -> list[list[StoredEvent]]:
     """`after` for many (org_id, conversation_id, last_seq) at once, in one statement: the
-    events for ask i at position i. Each ask is scoped by its own org."""
+    events for ask i at position i. Each ask is scoped by its own org (the group spans
+    orgs, so it is a SECURITY DEFINER function: migrations/0011)."""
     kinds = ["msg", "note"] if include_notes else ["msg"]
     rows = await conn.fetch(
-        "SELECT a.i, e.* FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])"
-        " WITH ORDINALITY AS a(org_id, conversation_id, last_seq, i)"
-        f" CROSS JOIN LATERAL (SELECT {_COLS} FROM events"
-        " WHERE org_id = a.org_id AND conversation_id = a.conversation_id"
-        " AND seq > a.last_seq AND kind = ANY($4::text[]) ORDER BY seq LIMIT $5) e"
-        " ORDER BY a.i, e.seq",
+        f"SELECT r.i, {_GROUP_COLS} FROM clienta_resume_events($1::uuid[], $2::uuid[],"
+        " $3::bigint[], $4::text[], $5::int) r",
         [a[0] for a in asks], [a[1] for a in asks], [a[2] for a in asks], kinds, limit,
     )
     out: list[list[StoredEvent]] = [[] for _ in asks]

@@ -25,6 +25,10 @@ _LOCK_KEY = 0x436C69656E7461  # "Clienta"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
+class MigrationRefused(RuntimeError):
+    """A pending migration, and a role that may not apply it."""
+
+
 def discover(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
     found = []
     for path in sorted(directory.glob("*.sql")):
@@ -50,11 +54,14 @@ async def apply_migrations(url: str, directory: Path = MIGRATIONS_DIR) -> list[s
     try:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version int PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
+            # only when missing: the serving role may not create tables, and a server that
+            # connects as it (migrations applied by the owner) only reads what is applied
+            if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+                await conn.execute(
+                    "CREATE TABLE schema_migrations ("
+                    " version int PRIMARY KEY, name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                )
         for version, name, path in discover(directory):
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
@@ -62,7 +69,14 @@ async def apply_migrations(url: str, directory: Path = MIGRATIONS_DIR) -> list[s
                 if await conn.fetchval(
                         "SELECT 1 FROM schema_migrations WHERE version = $1", version):
                     continue
-                await conn.execute(path.read_text())
+                try:
+                    await conn.execute(path.read_text())
+                except asyncpg.InsufficientPrivilegeError as exc:
+                    # the serving role, which row-level security holds, owns nothing
+                    raise MigrationRefused(
+                        f"migration {name} needs the schema's owner: run `clienta migrate` "
+                        "with the owner's URL, or set CLIENTA_DIRECT_DATABASE_URL to it"
+                    ) from exc
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                     version, name,

@@ -56,6 +56,10 @@ async def test_serve_with_embedded_services_and_two_workers(tmp_path: Path) -> N
             for _ in range(20):
                 r = await http.get("/healthz", headers={"Connection": "close"})
                 assert r.status_code == 200
+            # served as the login embedded mode made, which row-level security holds
+            ready = (await http.get("/readyz")).json()
+            assert ready["rls"] == "enforced", ready
+        assert (home / "db_password").stat().st_mode & 0o777 == 0o600
         workers = [p for p in parent.children(recursive=True) if "python" in p.name()]
         pids = {p.pid for p in workers}
         assert len(pids) >= 2

@@ -23,7 +23,7 @@ from server.mail.files import FileMailer
 from server.mail.resend_client import ResendMailer
 from server.services.mail_outbox import MailOutbox, OutboxPolicy
 from server.storage import accounts, mail_outbox
-from server.storage.db import Database
+from server.storage.db import Database, SystemJob
 from server.storage.migrate import apply_migrations
 from tests.fakes.resend_server import FakeResend
 from tests.storage.databases import fresh_database
@@ -235,7 +235,7 @@ async def test_a_send_cut_short_goes_out_again_under_the_same_key_and_once(
     from the first request, and the row is marked sent with the first message's id."""
     mail_id = await queue(db, await new_org(db), reply_mail("crash@example.com"))
     t = later(0)
-    async with db.pool.acquire() as conn, conn.transaction():
+    async with db.system(SystemJob.MAIL_OUTBOX) as conn:
         [held] = await mail_outbox.claim(conn, t, timedelta(seconds=60), 10)
     mailer = ResendMailer(fake.api_key, SENDER, base_url=fake.base_url, timeout_s=5)
     first_id = await mailer.send(held.mail, str(held.id))  # ...and the worker dies here

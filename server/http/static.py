@@ -47,6 +47,7 @@ CONSOLE_SOURCES = (
     "console/state.js",
     "console/view.js",
     "console/audit.js",
+    "console/billing.js",
     "console/main.js",
 )
 

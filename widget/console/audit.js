@@ -10,7 +10,8 @@ var AUDIT_ACTIONS = [
   'invite.resent', 'invite.revoked', 'invite.accepted', 'kb.document_added',
   'kb.document_replaced', 'kb.document_deleted', 'kb.reindexed',
   'conversation.history_opened', 'data.exported', 'visitor.erased', 'org.erased',
-  'keys.rotated', 'backup.created', 'backup.restored'
+  'keys.rotated', 'backup.created', 'backup.restored', 'billing.plan_changed',
+  'billing.checkout_started', 'billing.cancel_requested', 'billing.payment_failed'
 ];
 
 function createAuditView(token) {

@@ -5,6 +5,8 @@ function startConsole() {
   var view = createDeskView(), desk = createDesk();
   var session = null, me = {}, room = null, canned = [];
   var audit = createAuditView(function () { return session && session.token; });
+  var billing = createBillingView(function () { return session && session.token; },
+                                  function () { return session && session.role; });
   var typingOn = false, typingTimer = null, theirTimer = null;
   // a static build (clienta widget build) names the API origin: HTTP goes through the
   // CDN's rewrite of /v1/, the socket straight to the API (CDNs proxy no websockets)
@@ -176,6 +178,7 @@ function startConsole() {
     view.clear();
     view.header(null);
     audit.show(false);
+    billing.allow(false);
     $('audit-toggle').hidden = true;
     view.login(true, message);
   }
@@ -189,6 +192,7 @@ function startConsole() {
       me = { id: s.user_id };
       // The audit log is for owners and admins; the server refuses anyone else anyway.
       $('audit-toggle').hidden = !(s.role === 'owner' || s.role === 'admin');
+      billing.allow(s.role === 'owner' || s.role === 'admin');
       view.login(false);
       view.conn('Connecting…');
       conn.start();

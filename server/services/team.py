@@ -5,6 +5,7 @@ StaffSessions; an org never loses its last owner."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,9 @@ from server.storage import accounts as accounts_store
 from server.storage import mail_outbox
 from server.storage import teams as store
 from server.storage.db import Database
+
+# why one more seat would exceed the org's plan (None: it fits), in the caller's transaction
+SeatCheck = Callable[[asyncpg.Connection, UUID], Awaitable[str | None]]
 
 
 class _EmailTaken(Exception):
@@ -65,7 +69,7 @@ def invite_json(i: store.Invite, now: datetime) -> dict[str, Any]:
 class TeamService:
     def __init__(self, db: Database, audit: AuditLog, outbox: MailOutbox, signer: LinkSigner,
                  credentials: Credentials, sessions: StaffSessions,
-                 policy: TeamPolicy) -> None:
+                 policy: TeamPolicy, seats: SeatCheck | None = None) -> None:
         self.db = db
         self.audit = audit
         self.outbox = outbox
@@ -73,6 +77,9 @@ class TeamService:
         self.credentials = credentials
         self.sessions = sessions
         self.policy = policy
+        # the plan's seat limit (services/metering.Meter.seat_refusal), in the invite's
+        # own transaction
+        self.seats = seats
 
     # ---- members ----------------------------------------------------------------------
 
@@ -193,6 +200,8 @@ class TeamService:
                                    "confirm your email address before inviting people")
             if await accounts_store.user_by_email(conn, email) is not None:
                 raise AccountError(409, "conflict", "an account with this email already exists")
+            if self.seats is not None and (full := await self.seats(conn, actor.org_id)):
+                raise AccountError(403, "plan_limit", full)
             token, token_hash = self.signer.mint(LinkKind.INVITE, actor.org_id, invite_id)
             expires = datetime.now(UTC) + self.policy.invite_ttl
             chosen = locale or inviter.locale

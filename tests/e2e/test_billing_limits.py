@@ -92,3 +92,20 @@ async def test_past_the_ai_answer_limit_questions_go_to_people(make_server,
         # one owner: the 80% mail (the seeded answers passed it) and the 100% one, once each
         assert mailed == 2
 
+
+
+async def test_invitations_past_the_plans_seats_are_refused(clienta_server,
+                                                            server_env) -> None:
+    from tests.e2e.test_team import mailbox, verified_org
+
+    org = await verified_org(clienta_server.url, mailbox(server_env))
+    seats = PLANS[Plan.FREE].limits.seats
+    async with httpx.AsyncClient(base_url=clienta_server.url, timeout=30) as http:
+        for n in range(seats - 1):  # the owner holds one; pending invitations hold one each
+            r = await http.post("/v1/invites", headers=org.headers(), json={
+                "email": f"seat{n}-{uuid.uuid4().hex[:6]}@test.clienta", "role": "agent"})
+            assert r.status_code == 201, r.text
+        r = await http.post("/v1/invites", headers=org.headers(), json={
+            "email": f"over-{uuid.uuid4().hex[:6]}@test.clienta", "role": "agent"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "plan_limit", r.text
+        assert f"{seats} seats" in r.json()["error"]["message"]

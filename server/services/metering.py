@@ -8,9 +8,10 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -199,13 +200,11 @@ class Meter:
                            rendered)
         return True
 
-    def _spawn(self, coro: object) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if len(self._tasks) >= 64:  # bounded: a later check refreshes anyway
-            close = getattr(coro, "close", None)
-            if close:
-                close()
+            coro.close()
             return
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -333,6 +333,12 @@ class Settings:
     kb_reindex_on_start: bool = True
     # re-indexes one process runs at once (each holds a pool connection for its lock)
     kb_max_reindexes: int = 2
+    # fetching a page by URL (server/kb/fetch.py): whole-fetch time cap and redirects
+    # followed (each re-vetted); the size cap is kb_max_upload_bytes
+    kb_fetch_timeout_s: float = 10.0
+    kb_fetch_max_redirects: int = 3
+    # tests only: lets the fetcher reach 127.0.0.1 (and nothing else private)
+    kb_fetch_allow_loopback: bool = False
     presence_ttl_s: float = 15.0
     queue_wait_s: float = 120.0
     log_level: str = "info"
@@ -421,6 +427,9 @@ class Settings:
             kb_reindex_on_start=_flag(e.get("CLIENTA_KB_REINDEX_ON_START", "1")),
             kb_max_reindexes=int(e.get("CLIENTA_KB_MAX_REINDEXES", 2)),
             kb_answer_threshold=float(e.get("CLIENTA_KB_THRESHOLD", 0.2)),
+            kb_fetch_timeout_s=float(e.get("CLIENTA_KB_FETCH_TIMEOUT", 10.0)),
+            kb_fetch_max_redirects=int(e.get("CLIENTA_KB_FETCH_MAX_REDIRECTS", 3)),
+            kb_fetch_allow_loopback=_flag(e.get("CLIENTA_KB_FETCH_ALLOW_LOOPBACK", "0")),
             presence_ttl_s=float(e.get("CLIENTA_PRESENCE_TTL", 15.0)),
             queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),
             log_level=e.get("CLIENTA_LOG_LEVEL", "info"),

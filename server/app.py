@@ -9,13 +9,14 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from server.billing.base import Payments
+from server.billing.base import PaymentProvider, Payments
+from server.billing.charges import ChargeProvider
 from server.billing.off import no_payments
 from server.broker.base import Broker
 from server.broker.redis import RedisBroker
@@ -55,6 +56,7 @@ from server.services.agents import AgentService
 from server.services.appender import Appender
 from server.services.audit import AuditLog
 from server.services.billing import BillingService
+from server.services.billing_charges import ChargeBilling, ChargePolicy
 from server.services.bot import BotRunner
 from server.services.canned import CannedReplies
 from server.services.conversations import ConversationService
@@ -181,7 +183,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
         keys=KeyService(db, audit_log, ErasureLedger(settings.erasure_ledger_path)),
         demo_site_key=settings.demo_site_key,
-        billing=BillingService(db, build_payments(settings), meter, audit_log, meter_policy),
+        billing=build_billing(settings, db, meter, audit_log, meter_policy),
     )
     mail.start()
     services.accounts.start()  # purges expired bearer tokens hourly
@@ -216,35 +218,45 @@ async def keys_command(settings: Settings, command: str) -> int:
 
 
 def build_payments(settings: Settings) -> Payments:
-    """`STRIPE_SECRET_KEY` set: Stripe (the official SDK; STRIPE_API_BASE for tests), else
+    """`STRIPE_SECRET_KEY` set: Stripe (the official SDK; STRIPE_API_BASE for tests);
+    `OMISE_SECRET_KEY` set: Omise (OMISE_API_BASE/OMISE_VAULT_BASE for tests); neither:
     billing is not configured and every org is on the free plan."""
     conf = settings.billing
-    if not conf.stripe_secret_key:
-        return no_payments()
-    from server.billing.stripe_provider import StripePayments
-    from server.domain.plans import Plan
+    providers: dict[str, PaymentProvider] = {}
+    if conf.stripe_secret_key:
+        from server.billing.stripe_provider import StripePayments
+        from server.domain.plans import Plan
 
-    stripe = StripePayments(
-        conf.stripe_secret_key, conf.stripe_webhook_secret or "",
-        {Plan.STARTER: conf.stripe_price_starter or "", Plan.PRO: conf.stripe_price_pro or ""},
-        api_base=conf.stripe_api_base, timeout_s=conf.stripe_timeout_s)
-    return Payments({stripe.name: stripe})
+        stripe = StripePayments(
+            conf.stripe_secret_key, conf.stripe_webhook_secret or "",
+            {Plan.STARTER: conf.stripe_price_starter or "",
+             Plan.PRO: conf.stripe_price_pro or ""},
+            api_base=conf.stripe_api_base, timeout_s=conf.stripe_timeout_s)
+        providers[stripe.name] = stripe
+    if conf.omise_secret_key:
+        from server.billing.omise_provider import OmisePayments
+
+        omise = OmisePayments(conf.omise_secret_key, conf.omise_public_key,
+                              api_base=conf.omise_api_base, vault_base=conf.omise_vault_base,
+                              timeout_s=conf.omise_timeout_s,
+                              qr_max_bytes=conf.omise_qr_max_bytes)
+        providers[omise.name] = omise
+    return Payments(providers) if providers else no_payments()
 
 
-def build_payments(settings: Settings) -> Payments:
-    """`STRIPE_SECRET_KEY` set: Stripe (the official SDK; STRIPE_API_BASE for tests), else
-    billing is not configured and every org is on the free plan."""
-    conf = settings.billing
-    if not conf.stripe_secret_key:
-        return no_payments()
-    from server.billing.stripe_provider import StripePayments
-    from server.domain.plans import Plan
-
-    stripe = StripePayments(
-        conf.stripe_secret_key, conf.stripe_webhook_secret or "",
-        {Plan.STARTER: conf.stripe_price_starter or "", Plan.PRO: conf.stripe_price_pro or ""},
-        api_base=conf.stripe_api_base, timeout_s=conf.stripe_timeout_s)
-    return Payments({stripe.name: stripe})
+def build_billing(settings: Settings, db: Database, meter: Meter, audit: AuditLog,
+                  policy: MeterPolicy) -> BillingService:
+    """Billing over the configured providers; Omise's charges and renewal job with it."""
+    payments = build_payments(settings)
+    charges = None
+    omise = payments.providers.get("omise")
+    if omise is not None:
+        conf = settings.billing
+        charges = ChargeBilling(db, cast(ChargeProvider, omise), meter, audit, ChargePolicy(
+            settings.public_url, timedelta(days=conf.grace_days),
+            timedelta(days=conf.omise_renewal_notice_days), conf.omise_renewal_sweep_s))
+        charges.start()
+    return BillingService(db, payments, meter, audit, policy, charges=charges)
 
 
 def build_mailer(settings: Settings) -> Mailer:
@@ -267,6 +279,8 @@ async def close_services(services: Services) -> None:
     await services.mail.close()
     await services.bot.close()
     await services.billing.meter.close()
+    if services.billing.charges is not None:
+        await services.billing.charges.close()  # the renewal job
     await services.billing.payments.close()
     await services.kb.close()
     await services.agents.close()

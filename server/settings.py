@@ -157,6 +157,18 @@ class BillingSettings:
     # tests point the SDK at a fake Stripe on 127.0.0.1
     stripe_api_base: str | None = None
     stripe_timeout_s: float = 20.0
+    # Omise (Thai cards and PromptPay) when OMISE_SECRET_KEY is set; the public key lets
+    # the billing page tokenize cards with Omise.js; the bases point the SDK at a fake
+    omise_secret_key: str | None = None
+    omise_public_key: str | None = None
+    omise_api_base: str | None = None
+    omise_vault_base: str | None = None
+    omise_timeout_s: float = 20.0
+    omise_qr_max_bytes: int = 256 * 1024  # the PromptPay QR image we pass on
+    # the renewal job (docs/billing.md "Omise"): how often it looks, and how long before
+    # a PromptPay period ends its owners are mailed the link to pay the next one
+    omise_renewal_sweep_s: float = 600.0
+    omise_renewal_notice_days: float = 3.0
     # a failed payment keeps the paid plan this long, then the org is on free
     grace_days: float = 7.0
     # how stale an org's cached usage count may be on the bot's path (one query per org
@@ -175,6 +187,14 @@ class BillingSettings:
             stripe_price_pro=e.get("STRIPE_PRICE_PRO") or None,
             stripe_api_base=e.get("STRIPE_API_BASE") or None,
             stripe_timeout_s=float(e.get("CLIENTA_STRIPE_TIMEOUT") or 20.0),
+            omise_secret_key=e.get("OMISE_SECRET_KEY") or None,
+            omise_public_key=e.get("OMISE_PUBLIC_KEY") or None,
+            omise_api_base=e.get("OMISE_API_BASE") or None,
+            omise_vault_base=e.get("OMISE_VAULT_BASE") or None,
+            omise_timeout_s=float(e.get("CLIENTA_OMISE_TIMEOUT") or 20.0),
+            omise_qr_max_bytes=int(e.get("CLIENTA_OMISE_QR_MAX_BYTES") or 256 * 1024),
+            omise_renewal_sweep_s=float(e.get("CLIENTA_OMISE_RENEWAL_SWEEP") or 600.0),
+            omise_renewal_notice_days=float(e.get("CLIENTA_OMISE_RENEWAL_NOTICE_DAYS") or 3.0),
             grace_days=float(e.get("CLIENTA_BILLING_GRACE_DAYS") or 7.0),
             meter_refresh_s=float(e.get("CLIENTA_BILLING_METER_REFRESH") or 30.0),
             meter_max_orgs=int(e.get("CLIENTA_BILLING_METER_ORGS") or 10_000),

@@ -184,7 +184,9 @@ class Payments:
         return provider
 
     def listing(self) -> list[dict[str, object]]:
-        return [{"name": p.name, "methods": [m.value for m in p.methods]}
+        # a provider whose page tokenizes cards itself (Omise.js) publishes its public key
+        return [{"name": p.name, "methods": [m.value for m in p.methods],
+                 **({"public_key": key} if (key := getattr(p, "public_key", None)) else {})}
                 for p in self.providers.values()]
 
     async def close(self) -> None:

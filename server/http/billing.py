@@ -52,9 +52,21 @@ async def checkout(request: Request) -> JSONResponse:
     plan = require_str(body, "plan", max_len=20)
     provider = require_str(body, "provider", max_len=20)
     method = require_str(body, "method", max_len=20, optional=True) or "card"
+    # an Omise.js card token (the card itself never reaches us)
+    token = require_str(body, "token", max_len=100, optional=True) or None
     billing = request.app.state.services.billing
     return await _answer(lambda: billing.checkout(principal, plan, provider, method,
-                                                  address(request)), 201)
+                                                  address(request), token), 201)
+
+
+async def charge(request: Request) -> JSONResponse:
+    """The billing page's poll while a PromptPay QR (or a card's 3-D Secure) is pending."""
+    principal = await authenticate(request, MANAGERS)
+    charges = request.app.state.services.billing.charges
+    charge_id = request.path_params["charge_id"]
+    if charges is None or len(charge_id) > 100:
+        raise ApiError(404, "not_found", "no such charge")
+    return await _answer(lambda: charges.charge_status(principal.org_id, charge_id))
 
 
 async def portal(request: Request) -> JSONResponse:
@@ -98,5 +110,7 @@ def routes() -> list[BaseRoute]:
         Route("/v1/billing/portal", portal, methods=["POST"]),
         Route("/v1/billing/plan", change_plan, methods=["POST"]),
         Route("/v1/billing/cancel", cancel, methods=["POST"]),
+        Route("/v1/billing/charges/{charge_id}", charge, methods=["GET"]),
         Route("/v1/webhooks/stripe", _webhook("stripe"), methods=["POST"]),
+        Route("/v1/webhooks/omise", _webhook("omise"), methods=["POST"]),
     ]

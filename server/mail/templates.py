@@ -28,6 +28,9 @@ class MailKind(StrEnum):
     PAYMENT_FAILED = "payment_failed"
     RECEIPT = "receipt"
     PLAN_CHANGED = "plan_changed"
+    RENEWAL_DUE = "renewal_due"
+    CHARGE_FAILED = "charge_failed"
+    PRIVACY_REQUEST_DUE = "privacy_request_due"
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,4 +332,77 @@ def plan_changed(locale: str, *, org_name: str, old: str, new: str,
     subject, lines, label = _PLAN_CHANGED[locale]
     values = {"org": org_name, "old": old, "plan": new}
     return _notice(locale, subject.format(org=_one_line(org_name), plan=new), lines,
+                   (label, billing_url), values)
+
+
+_PRIVACY_DUE = {
+    "en": (("A privacy request to {org} is due on {due}", "A privacy request to {org} is overdue"),
+           ["A data-subject request ({kind}) to {org} must be answered by {due}: the law gives "
+            "30 days from receipt.", "Open the privacy page to complete it and record what "
+            "was done."],
+           "Privacy requests"),
+    "th": (("คำขอด้านข้อมูลส่วนบุคคลถึง {org} ครบกำหนดวันที่ {due}",
+            "คำขอด้านข้อมูลส่วนบุคคลถึง {org} เลยกำหนดแล้ว"),
+           ["คำขอของเจ้าของข้อมูล ({kind}) ถึง {org} ต้องได้รับการตอบภายในวันที่ {due} "
+            "ตามกฎหมายภายใน 30 วันนับจากวันที่ได้รับ",
+            "เปิดหน้าความเป็นส่วนตัวเพื่อดำเนินการและบันทึกสิ่งที่ได้ทำ"],
+           "คำขอด้านข้อมูลส่วนบุคคล"),
+}
+
+
+def privacy_request_due(locale: str, *, org_name: str, kind: str, due: str, overdue: bool,
+                        url: str) -> Rendered:
+    """To every owner at 7 days left and when overdue (a required notice)."""
+    locale = locale_of(locale)
+    (soon, late), lines, label = _PRIVACY_DUE[locale]
+    values = {"org": org_name, "kind": kind, "due": due}
+    subject = (late if overdue else soon).format(**dict(values, org=_one_line(org_name)))
+    return _notice(locale, subject, lines, (label, url), values)
+
+
+_RENEWAL_DUE = {
+    "en": ("{org}'s {plan} plan renews on {date}",
+           ["{org}'s {plan} plan is paid until {date}.",
+            "To keep it, pay {amount} for the next month with a PromptPay QR code on the "
+            "billing page. If it is unpaid, {org} moves to the free plan after a grace period; "
+            "nothing is deleted, only the limits change."],
+           "Pay with PromptPay"),
+    "th": ("แพ็กเกจ {plan} ของ {org} จะต่ออายุในวันที่ {date}",
+           ["แพ็กเกจ {plan} ของ {org} ชำระแล้วถึงวันที่ {date}",
+            "หากต้องการใช้ต่อ โปรดชำระ {amount} สำหรับเดือนถัดไปด้วย QR พร้อมเพย์ที่หน้าการชำระเงิน "
+            "หากไม่ได้ชำระ {org} จะถูกเปลี่ยนเป็นแพ็กเกจฟรีหลังช่วงผ่อนผัน ข้อมูลจะไม่ถูกลบ "
+            "มีเพียงขีดจำกัดที่เปลี่ยน"],
+           "ชำระด้วยพร้อมเพย์"),
+}
+
+
+def renewal_due(locale: str, *, org_name: str, plan: str, amount: str, date: str,
+                billing_url: str) -> Rendered:
+    """Omise without a saved card: the next month is paid by a new PromptPay QR."""
+    locale = locale_of(locale)
+    subject, lines, label = _RENEWAL_DUE[locale]
+    values = {"org": org_name, "plan": plan, "amount": amount, "date": date}
+    return _notice(locale, subject.format(org=_one_line(org_name), plan=plan, date=date),
+                   lines, (label, billing_url), values)
+
+
+_CHARGE_FAILED = {
+    "en": ("Payment for {org} did not go through",
+           ["The payment of {amount} for {org}'s {plan} plan did not go through, and nothing "
+            "was charged. You can try again on the billing page."],
+           "Billing"),
+    "th": ("การชำระเงินของ {org} ไม่สำเร็จ",
+           ["การชำระเงิน {amount} สำหรับแพ็กเกจ {plan} ของ {org} ไม่สำเร็จ และไม่มีการเรียกเก็บเงิน "
+            "คุณสามารถลองอีกครั้งได้ที่หน้าการชำระเงิน"],
+           "การชำระเงิน"),
+}
+
+
+def charge_failed(locale: str, *, org_name: str, plan: str, amount: str,
+                  billing_url: str) -> Rendered:
+    """A one-off charge (a card or PromptPay checkout) the provider declined."""
+    locale = locale_of(locale)
+    subject, lines, label = _CHARGE_FAILED[locale]
+    values = {"org": org_name, "plan": plan, "amount": amount}
+    return _notice(locale, subject.format(org=_one_line(org_name)), lines,
                    (label, billing_url), values)

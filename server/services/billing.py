@@ -29,6 +29,7 @@ from server.domain.plans import Plan, Status
 from server.mail import templates
 from server.services.accounts import Principal
 from server.services.audit import AuditLog
+from server.services.billing_charges import ChargeBilling
 from server.services.metering import Clock, Meter, MeterPolicy, queue_mail, utc_now
 from server.storage import accounts as accounts_store
 from server.storage import billing as store
@@ -52,8 +53,11 @@ def _money(amount: int, currency: str) -> str:
 
 class BillingService:
     def __init__(self, db: Database, payments: Payments, meter: Meter, audit: AuditLog,
-                 policy: MeterPolicy, clock: Clock = utc_now) -> None:
+                 policy: MeterPolicy, clock: Clock = utc_now,
+                 charges: ChargeBilling | None = None) -> None:
         self.db = db
+        # a provider without subscriptions of its own (Omise): Clienta keeps the period
+        self.charges = charges
         self.payments = payments
         self.meter = meter
         self.audit = audit
@@ -92,6 +96,9 @@ class BillingService:
             "provider": account.provider if account and account.subscription_id else None,
             "card": card, "usage": usage, "limits": limits, "near_limits": banner,
             "configured": self.payments.configured, "providers": self.payments.listing(),
+            "next_plan": await self.charges.next_plan(org_id)
+            if self.charges is not None and account and account.provider == self.charges.name
+            else None,
             "plans": [{"plan": s.plan.value, "usd_cents": s.usd_cents,
                        "thb_satang": s.thb_satang, "limits": s.limits.as_json()}
                       for s in plans.PLANS.values()],
@@ -107,7 +114,7 @@ class BillingService:
     # ---- owners' actions ------------------------------------------------------------
 
     async def checkout(self, actor: Principal, plan: str, provider: str, method: str,
-                       address: str | None = None) -> dict[str, str]:
+                       address: str | None = None, token: str | None = None) -> dict[str, Any]:
         if plan not in tuple(plans.PAID):
             raise BillingError(f"plan must be one of {', '.join(plans.PAID)}")
         if method not in tuple(Method):
@@ -115,6 +122,8 @@ class BillingService:
         payments = self.payments.get(provider)
         if Method(method) not in payments.methods:
             raise BillingError(f"{provider} does not take {method}")
+        if self.charges is not None and provider == self.charges.name:
+            return await self.charges.checkout(actor, Plan(plan), Method(method), token, address)
         async with self.db.unit_of_work(actor.org_id) as conn:
             account = await store.account(conn, actor.org_id)
             org = await accounts_store.org_by_id(conn, actor.org_id)
@@ -150,6 +159,9 @@ class BillingService:
             raise BillingError(f"plan must be one of {', '.join(plans.PAID)}; to go back to "
                                "free, cancel at the end of the period")
         account, payments = await self._subscribed(actor.org_id)
+        if self.charges is not None and account.provider == self.charges.name:
+            await self.charges.change_plan(actor.org_id, Plan(plan))  # from the next period
+            return await self.overview(actor.org_id)
         state = await payments.change_plan(account.subscription_id or "", Plan(plan))
         await self._apply(payments.name, actor.org_id, state,
                           Actor.user(actor.user_id, address))
@@ -157,9 +169,12 @@ class BillingService:
 
     async def cancel(self, actor: Principal, address: str | None = None) -> dict[str, Any]:
         account, payments = await self._subscribed(actor.org_id)
-        state = await payments.cancel_at_period_end(account.subscription_id or "")
         who = Actor.user(actor.user_id, address)
-        await self._apply(payments.name, actor.org_id, state, who)
+        if self.charges is not None and account.provider == self.charges.name:
+            await self.charges.cancel(actor.org_id)
+        else:
+            state = await payments.cancel_at_period_end(account.subscription_id or "")
+            await self._apply(payments.name, actor.org_id, state, who)
         await self.audit.record_alone(actor.org_id, who, AuditAction.BILLING_CANCEL_REQUESTED,
                                       Target(TargetKind.ORG, actor.org_id),
                                       {"provider": payments.name})
@@ -186,6 +201,8 @@ class BillingService:
         event = payments.verify_webhook(body, headers)
         if event.kind is EventKind.IGNORED:
             return Applied("ignored")
+        if event.kind is EventKind.CHARGE and self.charges is not None:
+            return Applied(await self.charges.webhook(event))  # re-read from the API, once
         org_id = await self._org_of(event)
         if org_id is None:
             # not a customer of ours (another product on the same Stripe account)

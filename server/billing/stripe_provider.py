@@ -76,7 +76,7 @@ class StripePayments:
         # the SDK retries network errors and 409/5xx, with an idempotency key on each POST
         self._http = stripe.HTTPXClient(timeout=timeout_s)
         self.client = stripe.StripeClient(
-            secret_key, base_addresses=addresses,  # type: ignore[arg-type]
+            secret_key, base_addresses=addresses,  # type: ignore[arg-type]  # its TypedDict, as a dict
             http_client=self._http, max_network_retries=max_retries)
 
     async def _call(self, what: str, call: Any) -> dict[str, Any]:

@@ -50,7 +50,7 @@ class SubscriberProtocol(asyncio.Protocol):
         self._replies: deque[asyncio.Future[Any]] = deque()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream connection's is a Transport
         sock = transport.get_extra_info("socket")
         if sock is not None:  # a dead Redis host shows up as a reset, not a silent hang
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -140,7 +140,7 @@ async def open_redis(url: str, factory: Callable[[], P], *, timeout_s: float = 2
             _, proto = await loop.create_connection(
                 factory, parts.hostname or "localhost", parts.port or 6379, ssl=tls)
             db = parts.path.lstrip("/") or "0"
-        call = proto.call  # type: ignore[attr-defined]
+        call = proto.call  # type: ignore[attr-defined]  # P has call() (docstring): no Protocol spans asyncio.Protocol
         try:
             if parts.password is not None:
                 user = unquote(parts.username) if parts.username else None
@@ -150,7 +150,7 @@ async def open_redis(url: str, factory: Callable[[], P], *, timeout_s: float = 2
                 await call(b"SELECT", db)  # the Redis command (bytes: not SQL)
             await call("PING")  # any command proves the connection
         except BaseException as exc:
-            proto.close()  # type: ignore[attr-defined]
+            proto.close()  # type: ignore[attr-defined]  # as call() above
             if isinstance(exc, Exception) and not isinstance(exc, (ConnectionError,
                                                                    TimeoutError)):
                 raise ConnectionError(f"redis refused the connection: {exc}") from exc

@@ -183,6 +183,6 @@ class Hub:
                 if payload is None:
                     payload = encoded[codec.name] = Shared(codec.encode(frame))
                 last_codec = codec
-            conn.deliver_keyed(conv, seq, frame, payload)  # type: ignore[arg-type]
+            conn.deliver_keyed(conv, seq, frame, payload)  # type: ignore[arg-type]  # set with last_codec
             sent += 1
         self.frames_fanned_out += sent

@@ -72,7 +72,7 @@ class ResendMailer:
         }
         try:
             sent = await resend.Emails.send_async(
-                params,  # type: ignore[arg-type]
+                params,  # type: ignore[arg-type]  # the SDK's TypedDict: same keys, built as a plain dict
                 {"idempotency_key": idempotency_key})
         except ResendError as exc:
             # not chained: the SDK's message can quote the address it refused

@@ -180,7 +180,7 @@ class OidcClient:
             return self._keys[1]
         doc = await self._get_json((await self._discover()).jwks)
         try:
-            keys = KeySet.import_key_set(doc)  # type: ignore[arg-type]
+            keys = KeySet.import_key_set(doc)  # type: ignore[arg-type]  # unchecked JSON: errors caught below
         except (JoseError, ValueError, KeyError, TypeError) as exc:
             raise OidcError(OidcFailure.PROVIDER_UNAVAILABLE) from exc
         self._keys = (now, keys)

@@ -19,6 +19,9 @@ that message sees DuplicateClientId.
 from __future__ import annotations
 
 import logging
+from typing import cast
+
+import asyncpg
 
 from server.services.grouping import Grouper
 from server.storage import messages
@@ -52,7 +55,9 @@ class Appender:
     async def _run(self, items: list[NewEvent]) -> list[Appended | BaseException | None]:
         if len(items) > 1:
             try:
-                async with self.db.message_pool.acquire() as conn:
+                async with self.db.message_pool.acquire() as proxy:
+                    # the pool's proxy is a Connection to asyncpg (isinstance), not to its stubs
+                    conn = cast(asyncpg.Connection, proxy)
                     return list(await messages.append_many(conn, self.db.keys, items))
             except DuplicateClientId:
                 self.voided += 1  # void as a whole: only the racing message may see it
@@ -65,7 +70,8 @@ class Appender:
 
     async def _one(self, item: NewEvent) -> Appended | BaseException | None:
         try:
-            async with self.db.message_pool.acquire() as conn:
+            async with self.db.message_pool.acquire() as proxy:
+                conn = cast(asyncpg.Connection, proxy)  # as in _run
                 return await messages.append(
                     conn, self.db.keys, item.org_id, item.conversation_id, kind=item.kind,
                     author_role=item.author_role, text=item.text, client_id=item.client_id,

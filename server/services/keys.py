@@ -10,7 +10,10 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 from uuid import UUID
+
+import asyncpg
 
 from server.domain.audit import Actor, AuditAction, Target, TargetKind
 from server.services.audit import AuditLog
@@ -118,7 +121,9 @@ class KeyService:
         done = 0
         actor = Actor.system("keys rotate")
         while True:
-            async with self.db.pool.acquire() as conn, conn.transaction():
+            async with self.db.pool.acquire() as proxy, proxy.transaction():
+                # the pool's proxy is a Connection to asyncpg (isinstance), not to its stubs
+                conn = cast(asyncpg.Connection, proxy)
                 batch = await store.org_keys_not_under(conn, master.current.id, ROTATE_BATCH)
                 if not batch:
                     break

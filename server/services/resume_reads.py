@@ -13,7 +13,10 @@ visitor live, and the replay drops it by seq if it is read as well.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 from uuid import UUID
+
+import asyncpg
 
 from server.services.grouping import Grouper
 from server.storage import conversations as convs
@@ -47,7 +50,9 @@ class ResumeReads:
         return await self.grouper.submit(ask)
 
     async def _run(self, asks: list[ResumeAsk]) -> list[Found | BaseException]:
-        async with self.db.message_pool.acquire() as conn:
+        async with self.db.message_pool.acquire() as proxy:
+            # the pool's proxy is a Connection to asyncpg (isinstance), not to its stubs
+            conn = cast(asyncpg.Connection, proxy)
             owned = await convs.for_visitors(
                 conn, [(a.org_id, a.visitor_id, a.requested) for a in asks])
             # only the conversation the visitor asked for is replayed

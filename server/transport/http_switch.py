@@ -42,7 +42,7 @@ class HubHttpProtocol(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream connection's is a Transport
         self.server_state.connections.add(self)  # so a shutdown before any byte closes it
         loop = asyncio.get_running_loop()
         self.deadline = loop.time() + _read_timeout(self.app_state)

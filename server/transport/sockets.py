@@ -7,20 +7,21 @@ import asyncio
 import contextlib
 import itertools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from server.transport.wire import WireSocket
 
-Endpoint = Callable[["WireSocket"], Awaitable[None]]
+# a coroutine function: the upgrade runs it as a task
+Endpoint = Callable[["WireSocket"], Coroutine[Any, Any, None]]
 
 
 class Sockets:
     """Every open websocket of this process, the one keepalive sweep over them, and the
     transport's limits (`http_switch` reads its HTTP read timeout here too)."""
 
-    def __init__(self, endpoints: dict[str, Endpoint], services: Any,
+    def __init__(self, endpoints: Mapping[str, Endpoint], services: Any,
                  ping_interval_s: float, max_frame_bytes: int) -> None:
         self.endpoints = endpoints
         self.services = services

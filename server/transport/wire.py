@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from server.hub.connection import Shared
 from server.protocol import websocket as ws
@@ -86,7 +86,7 @@ class WireSocket(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream connection's is a Transport
         self.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -106,16 +106,16 @@ class WireSocket(asyncio.Protocol):
         for opcode, payload in events:
             if opcode <= ws.OP_BINARY:
                 if self.close_code is None:  # closing: only the peer's close matters now
-                    self.inbox.append(payload)  # type: ignore[arg-type]
+                    self.inbox.append(payload)  # type: ignore[arg-type]  # data frames: str or bytes
             elif opcode == ws.OP_PING:
                 if self.close_sent:
                     pass
                 elif self.writable:
-                    self._write(ws.frame(ws.OP_PONG, payload))  # type: ignore[arg-type]
+                    self._write(ws.frame(ws.OP_PONG, payload))  # type: ignore[arg-type]  # a ping's: bytes
                 else:  # RFC 6455 5.5.3: answering only the most recent ping is enough
-                    self.pong_due = payload  # type: ignore[assignment]
+                    self.pong_due = payload  # type: ignore[assignment]  # a ping's: bytes
             elif opcode == ws.OP_CLOSE:
-                code, _ = payload  # type: ignore[misc]
+                code, _ = cast("tuple[int, str]", payload)  # a close frame's: code and reason
                 self._closed_by_peer(code)
                 break
         if len(self.inbox) > INBOX_HIGH and not self.inbox_full:
@@ -183,8 +183,8 @@ class WireSocket(asyncio.Protocol):
 
     def _reject(self, status: int, reason: str) -> None:
         self.close_code = 1006
-        self.transport.write(ws.reject_response(status, reason))  # type: ignore[union-attr]
-        self.transport.close()  # type: ignore[union-attr]
+        self.transport.write(ws.reject_response(status, reason))  # type: ignore[union-attr]  # connection_made set it
+        self.transport.close()  # type: ignore[union-attr]  # set by connection_made
 
     # -- what the session uses ---------------------------------------------------------
 
@@ -353,7 +353,7 @@ class WireSocket(asyncio.Protocol):
             self.close_sent = True
         if self.close_code is None:
             self.close_code = code
-        self.transport.close()  # type: ignore[union-attr]
+        self.transport.close()  # type: ignore[union-attr]  # set by connection_made
 
     def _fail(self, code: int, reason: str) -> None:
         log.info("websocket protocol error", extra={"code": code, "reason": reason})
@@ -361,7 +361,7 @@ class WireSocket(asyncio.Protocol):
             self._write(ws.close_frame(code))
             self.close_sent = True
         self.close_code = code
-        self.transport.close()  # type: ignore[union-attr]
+        self.transport.close()  # type: ignore[union-attr]  # set by connection_made
         self._wake()
 
     def _wake(self) -> None:

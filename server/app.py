@@ -30,6 +30,7 @@ from server.http import (
     billing,
     conversations,
     health,
+    insights,
     kb,
     notifications,
     openapi,
@@ -61,6 +62,8 @@ from server.services.bot import BotRunner
 from server.services.canned import CannedReplies
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
+from server.services.history import ConversationHistory
+from server.services.insights import Insights, InsightsPolicy
 from server.services.keys import ErasureLedger, KeyService
 from server.services.mail_outbox import MailOutbox, OutboxPolicy
 from server.services.metering import Meter, MeterPolicy
@@ -113,6 +116,8 @@ class Services:
     notifications: Notifications  # follow-ups, replies, transcripts, alerts (docs/mail.md)
     keys: KeyService  # crypto-shredding (erase a visitor or org), master-key rotation
     billing: BillingService  # plans, usage against limits, payments (docs/billing.md)
+    history: ConversationHistory  # past conversations: search, read-only timelines
+    insights: Insights  # a period's support figures for owners and admins
     demo_site_key: str | None
 
     def begin_stop(self) -> None:
@@ -183,6 +188,10 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
         keys=KeyService(db, audit_log, ErasureLedger(settings.erasure_ledger_path)),
         demo_site_key=settings.demo_site_key,
+        history=ConversationHistory(db),
+        insights=Insights(db, InsightsPolicy(settings.insights.max_days,
+                                             settings.insights.unanswered_sample,
+                                             settings.insights.top_unanswered)),
         billing=build_billing(settings, db, meter, audit_log, meter_policy),
     )
     mail.start()
@@ -298,7 +307,7 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for module in (health, accounts, org, conversations, agent_tools, kb, audit, notifications,
-                   billing, static, openapi):
+                   billing, insights, static, openapi):
         routes += module.routes()
     return routes
 

@@ -234,6 +234,24 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class InsightsSettings:
+    """GET /v1/insights (docs/insights.md): the longest period one request may ask for, how
+    many of the period's newest unanswered questions are grouped, how many top ones shown."""
+
+    max_days: int = 366
+    unanswered_sample: int = 1000
+    top_unanswered: int = 10
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> InsightsSettings:
+        return cls(
+            max_days=int(e.get("CLIENTA_INSIGHTS_MAX_DAYS") or 366),
+            unanswered_sample=int(e.get("CLIENTA_INSIGHTS_UNANSWERED_SAMPLE") or 1000),
+            top_unanswered=int(e.get("CLIENTA_INSIGHTS_TOP_UNANSWERED") or 10),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Reporting:
     """Error reporting: Sentry when a DSN is set, off otherwise (server/reporting/)."""
 
@@ -381,6 +399,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     google: GoogleSettings = field(default_factory=GoogleSettings)
+    insights: InsightsSettings = field(default_factory=InsightsSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
@@ -466,6 +485,7 @@ class Settings:
             mail=MailSettings.from_env(e),
             billing=BillingSettings.from_env(e),
             google=GoogleSettings.from_env(e),
+            insights=InsightsSettings.from_env(e),
             notifications=NotificationSettings.from_env(e),
         )
 

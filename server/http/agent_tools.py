@@ -1,10 +1,10 @@
-"""HTTP for agent tools: conversation lists (keyset pagination), one conversation, tags,
-canned responses."""
+"""HTTP for agent tools: conversation lists and history search (keyset pagination), one
+conversation, tags, canned responses."""
 
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from starlette.requests import Request
@@ -16,8 +16,18 @@ from server.domain.roles import STAFF
 from server.http.auth import authenticate
 from server.http.conversations import parse_uuid
 from server.http.errors import ApiError
-from server.http.params import clean_text, json_body, query_int, require_str
+from server.http.params import (
+    clean_text,
+    day_start,
+    json_body,
+    query_date,
+    query_int,
+    query_text,
+    require_str,
+)
 from server.services.canned import ShortcutTaken
+from server.services.history import HistoryFilter
+from server.services.tags import normalised
 
 MODES = frozenset(Mode)
 
@@ -39,8 +49,7 @@ def _parse_cursor(value: str) -> tuple[datetime, UUID]:
         raise ApiError(422, "bad_request", "cursor is not valid") from exc
 
 
-async def list_conversations(request: Request) -> JSONResponse:
-    principal = await authenticate(request)
+def _history_filter(request: Request, principal_user: UUID) -> HistoryFilter:
     q = request.query_params
     modes = None
     if q.get("mode"):
@@ -58,16 +67,47 @@ async def list_conversations(request: Request) -> JSONResponse:
     assignee_id = None
     unassigned = False
     if assignee == "me":
-        assignee_id = principal.user_id
+        assignee_id = principal_user
     elif assignee == "none":
         unassigned = True
     elif assignee:
         assignee_id = parse_uuid(assignee, "assignee")
+    # a visitor by id, or by an address they gave (exact, through its keyed index)
+    visitor = query_text(request, "visitor", max_len=320)
+    visitor_id = visitor_email = None
+    if visitor is not None and "@" in visitor:
+        visitor_email = visitor
+    elif visitor is not None:
+        try:
+            visitor_id = UUID(visitor)
+        except ValueError:
+            raise ApiError(422, "bad_request",
+                           "visitor must be a visitor id or an email address") from None
+    agent = query_text(request, "agent", max_len=36)
+    try:
+        agent_id = UUID(agent) if agent else None
+    except ValueError:
+        raise ApiError(422, "bad_request", "agent must be a user id") from None
+    tag = query_text(request, "tag", max_len=40)
+    first, last = query_date(request, "from"), query_date(request, "to")
+    if first is not None and last is not None and last < first:
+        raise ApiError(422, "bad_request", "to must not be before from")
+    return HistoryFilter(
+        modes=modes, assignee_id=assignee_id, unassigned=unassigned, visitor_id=visitor_id,
+        visitor_email=visitor_email, tag=normalised([tag])[0] if tag else None,
+        created_from=day_start(first) if first else None,
+        created_to=day_start(last) + timedelta(days=1) if last else None,
+        agent_id=agent_id)
+
+
+async def list_conversations(request: Request) -> JSONResponse:
+    principal = await authenticate(request)
+    where = _history_filter(request, principal.user_id)
     limit = query_int(request, "limit", 50, 1, 200)
+    q = request.query_params
     before = _parse_cursor(q["cursor"]) if q.get("cursor") else None
-    items = await request.app.state.services.agents.summaries(
-        principal.org_id, modes=modes, assignee_id=assignee_id, unassigned=unassigned,
-        before=before, limit=limit + 1)
+    items = await request.app.state.services.history.search(principal.org_id, where, before,
+                                                            limit + 1)
     more = len(items) > limit
     items = items[:limit]
     return JSONResponse({"conversations": items,

@@ -4,6 +4,7 @@ input (deep nesting, NUL, lone surrogates, out-of-range integers) gets a 4xx, ne
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -99,3 +100,21 @@ def query_text(request: Request, name: str, *, max_len: int) -> str | None:
     if len(raw) > max_len:
         raise ApiError(422, "bad_request", f"{name} must be at most {max_len} characters")
     return clean_text(raw, name)
+
+
+def query_date(request: Request, name: str) -> date | None:
+    """A `YYYY-MM-DD` query parameter; None when absent or empty."""
+    raw = query_text(request, name, max_len=10)
+    if raw is None:
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(422, "bad_request", f"{name} must be a date (YYYY-MM-DD)") from None
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of a UTC day."""
+    return datetime.combine(day, datetime.min.time(), UTC)

@@ -16,9 +16,13 @@ from server.storage.conversations import _COLS, Conversation, _conv
 async def list_conversations(
     conn: asyncpg.Connection, org_id: UUID, *, modes: list[str] | None,
     assignee_id: UUID | None, unassigned: bool, before: tuple[datetime, UUID] | None,
-    limit: int,
+    limit: int, visitor_ids: list[UUID] | None = None, tag: str | None = None,
+    created_from: datetime | None = None, created_to: datetime | None = None,
+    agent_id: UUID | None = None,
 ) -> list[Conversation]:
-    """Newest activity first; `before` is the keyset cursor (updated_at, id) of the last row."""
+    """Newest activity first; `before` is the keyset cursor (updated_at, id) of the last row.
+    History filters: any of `visitor_ids`, carrying `tag`, created in [from, to), and
+    `agent_id` held or wrote in (messages or notes)."""
     rows = await conn.fetch(
         f"SELECT {_COLS} FROM conversations WHERE org_id = $1"
         " AND ($2::text[] IS NULL OR mode = ANY($2::text[]))"
@@ -26,9 +30,17 @@ async def list_conversations(
         " AND (NOT $4 OR assignee_id IS NULL)"
         # the cursor carries milliseconds (what clients see), so compare at that precision
         " AND ($5::timestamptz IS NULL OR (date_trunc('milliseconds', updated_at), id) < ($5, $6))"
+        " AND ($8::uuid[] IS NULL OR visitor_id = ANY($8::uuid[]))"
+        " AND ($9::text IS NULL OR tags @> ARRAY[$9::text])"
+        " AND ($10::timestamptz IS NULL OR created_at >= $10)"
+        " AND ($11::timestamptz IS NULL OR created_at < $11)"
+        " AND ($12::uuid IS NULL OR assignee_id = $12 OR id IN (SELECT e.conversation_id"
+        "  FROM events e WHERE e.org_id = $1 AND e.author_role = 'agent'"
+        "  AND e.author_id = $12))"
         " ORDER BY date_trunc('milliseconds', updated_at) DESC, id DESC LIMIT $7",
         org_id, modes, assignee_id, unassigned,
         before[0] if before else None, before[1] if before else None, limit,
+        visitor_ids, tag, created_from, created_to, agent_id,
     )
     return [_conv(r) for r in rows]
 

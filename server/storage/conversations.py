@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from server.storage.blind_index import email_index
 from server.storage.envelope import Field, associated, is_sealed
 from server.storage.keys import Keyring
 
@@ -91,15 +92,28 @@ async def visitor_details(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
 async def update_visitor(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
                          visitor_id: UUID, *, name: str | None, email: str | None) -> None:
     key = (await keys.for_visitor(conn, org_id, visitor_id)).usable()
+    # the address's blind index, so staff can find the visitor by it (migration 0021)
+    index = None if email is None else email_index(await keys.org_key(conn, org_id), email)
     await conn.execute(
-        "UPDATE visitors SET name = coalesce($3, name), email = coalesce($4, email)"
+        "UPDATE visitors SET name = coalesce($3, name), email = coalesce($4, email),"
+        " email_index = coalesce($5, email_index)"
         " WHERE org_id = $1 AND id = $2",
         org_id, visitor_id,
         None if name is None else key.seal_text(
             name, associated(Field.VISITOR_NAME, org_id, visitor_id)),
         None if email is None else key.seal_text(
             email, associated(Field.VISITOR_EMAIL, org_id, visitor_id)),
+        index,
     )
+
+
+async def visitors_by_email(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
+                            email: str) -> list[UUID]:
+    """The org's visitors who gave this address (exact match, case-insensitive)."""
+    index = email_index(await keys.org_key(conn, org_id), email)
+    rows = await conn.fetch(
+        "SELECT id FROM visitors WHERE org_id = $1 AND email_index = $2", org_id, index)
+    return [r["id"] for r in rows]
 
 
 async def get(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, *,
@@ -116,6 +130,14 @@ async def mode_of(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID)
     return await conn.fetchval(
         "SELECT mode FROM conversations WHERE org_id = $1 AND id = $2", org_id, conversation_id
     )
+
+
+async def closed_at(conn: asyncpg.Connection, org_id: UUID,
+                    conversation_id: UUID) -> datetime | None:
+    """When the conversation was closed (None while it is open: a reopen clears it)."""
+    return await conn.fetchval(
+        "SELECT closed_at FROM conversations WHERE org_id = $1 AND id = $2",
+        org_id, conversation_id)
 
 
 async def visitor_locale(conn: asyncpg.Connection, org_id: UUID,

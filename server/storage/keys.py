@@ -249,6 +249,9 @@ async def destroy_visitor_key(conn: asyncpg.Connection, org_id: UUID, visitor_id
     await conn.execute(
         "INSERT INTO key_erasures (org_id, visitor_id, erased_at) VALUES ($1, $2, $3)",
         org_id, visitor_id, at)
+    # the keyed index of their address would still confirm a guessed one
+    await conn.execute("UPDATE visitors SET email_index = NULL WHERE org_id = $1 AND id = $2",
+                       org_id, visitor_id)
 
 
 async def destroy_org_key(conn: asyncpg.Connection, org_id: UUID, at: datetime) -> None:

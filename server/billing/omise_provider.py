@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import omise  # type: ignore[import-untyped]
+import omise  # type: ignore[import-untyped]  # the SDK ships no type hints
 import requests
 
 from server.billing.base import (

@@ -20,7 +20,7 @@ from server.domain import plans
 from server.domain.audit import Actor, AuditAction, Target, TargetKind
 from server.domain.plans import Plan, Status
 from server.domain.renewals import RenewalAction, Subscription, add_month, decide
-from server.mail import templates
+from server.mail import charge_templates, templates
 from server.services.accounts import Principal
 from server.services.audit import AuditLog
 from server.services.metering import Clock, Meter, queue_mail, utc_now
@@ -236,7 +236,7 @@ class ChargeBilling:
                                  until=until.date().isoformat(), billing_url=self.billing_url))
         elif record.status is not ChargeStatus.EXPIRED:  # an unscanned QR is no failure
             await self._mail(conn, org_id, templates.MailKind.CHARGE_FAILED,
-                             lambda locale, org: templates.charge_failed(
+                             lambda locale, org: charge_templates.charge_failed(
                                  locale, org_name=org, plan=plan,
                                  amount=_baht(record.amount), billing_url=self.billing_url))
 
@@ -259,7 +259,7 @@ class ChargeBilling:
         """To every owner, each in their own language (users.locale)."""
         org = await accounts_store.org_by_id(conn, org_id)
         for email, locale in await store.owners(conn, org_id):
-            await queue_mail(conn, org_id, kind, email, locale,
+            await queue_mail(conn, self.db.keys, org_id, kind, email, locale,
                              render(locale, org.name if org else ""))
 
     # ---- the renewal job ------------------------------------------------------------
@@ -321,7 +321,7 @@ class ChargeBilling:
             elif action is RenewalAction.NOTICE:
                 await omise_store.claim_renewal(conn, org_id, end, action)
                 await self._mail(conn, org_id, templates.MailKind.RENEWAL_DUE,
-                                 lambda locale, org: templates.renewal_due(
+                                 lambda locale, org: charge_templates.renewal_due(
                                      locale, org_name=org, plan=plan,
                                      amount=_baht(plans.spec(plan).thb_satang),
                                      date=end.date().isoformat(), billing_url=self.billing_url))

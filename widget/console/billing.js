@@ -44,6 +44,41 @@ function createBillingView(token, role) {
     }, function (err) { status('Error: ' + err.message); });
   }
 
+  // PromptPay (Omise): the QR Omise made, shown as an <img> (an SVG in an image runs no
+  // script), then the charge polled until the API says it finished
+  var polling = null;
+
+  function stopPolling() { if (polling) { clearTimeout(polling); polling = null; } }
+
+  function promptpay(plan) {
+    stopPolling();
+    status('Working…');
+    requestJSON('POST', '/v1/billing/checkout', token(),
+                { plan: plan, provider: 'omise', method: 'promptpay' }).then(function (j) {
+      var box = $('billing-qr-box');
+      box.hidden = false;
+      box.replaceChildren(el('p', null, 'Scan with your bank app to pay for ' + plan + ':'));
+      var img = box.appendChild(el('img'));
+      img.id = 'billing-qr';
+      img.alt = 'PromptPay QR code';
+      img.src = 'data:image/svg+xml;base64,' + btoa(unescape(encodeURIComponent(j.qr_svg)));
+      status('Waiting for the payment…');
+      var check = function () {
+        requestJSON('GET', '/v1/billing/charges/' + encodeURIComponent(j.charge_id), token())
+          .then(function (c) {
+            if (c.status === 'pending') { polling = setTimeout(check, 2000); return; }
+            polling = null;
+            box.hidden = true;
+            load().then(function () {
+              status(c.paid ? 'Paid: thank you.' : 'The payment did not go through (' +
+                c.status + ').');
+            });
+          }, function () { polling = setTimeout(check, 5000); });
+      };
+      polling = setTimeout(check, 1000);
+    }, function (err) { status('Error: ' + err.message); });
+  }
+
   function bar(metric, used, limit) {
     var row = el('div', 'meter');
     row.dataset.metric = metric;
@@ -61,6 +96,10 @@ function createBillingView(token, role) {
     var box = el('div', 'plans');
     var owner = role() === 'owner';
     var subscribed = s.status === 'active' || s.status === 'trialing' || s.status === 'past_due';
+    var names = (s.providers || []).map(function (p) { return p.name; });
+    var stripe = names.indexOf('stripe') >= 0 || !names.length;
+    var omise = names.indexOf('omise') >= 0;
+    var viaOmise = s.provider === 'omise';
     (s.plans || []).forEach(function (p) {
       if (p.plan === 'free') return;
       var label = p.plan + ' · ' + money(p.usd_cents, 'usd') + ' / ' + money(p.thb_satang, 'thb') +
@@ -70,15 +109,26 @@ function createBillingView(token, role) {
       b.type = 'button';
       b.dataset.plan = p.plan;
       b.disabled = !owner || !s.configured || (subscribed && p.plan === s.subscribed_plan);
+      b.hidden = !subscribed && !stripe;
       b.addEventListener('click', function () {
         if (subscribed) act('POST', '/v1/billing/plan', { plan: p.plan });
         else act('POST', '/v1/billing/checkout', { plan: p.plan, provider: 'stripe', method: 'card' });
       });
+      // Omise: a month at a time, paid by PromptPay (while subscribed: the next month)
+      if (omise && owner && (!subscribed || viaOmise)) {
+        var q = box.appendChild(el('button', null, (subscribed ? 'Pay next month of ' : 'Pay ') +
+          p.plan + ' with PromptPay · ' + money(p.thb_satang, 'thb')));
+        q.type = 'button';
+        q.dataset.promptpay = p.plan;
+        q.addEventListener('click', function () { promptpay(p.plan); });
+      }
     });
-    if (subscribed && owner) {
+    if (subscribed && owner && !viaOmise) {
       var portal = box.appendChild(el('button', null, 'Payment method and receipts'));
       portal.type = 'button';
       portal.addEventListener('click', function () { act('POST', '/v1/billing/portal'); });
+    }
+    if (subscribed && owner) {
       if (!s.cancel_at_period_end) {
         var cancel = box.appendChild(el('button', null, 'Cancel at the end of the period'));
         cancel.type = 'button';
@@ -113,7 +163,14 @@ function createBillingView(token, role) {
     section.appendChild(el('p', 'sub', 'LLM tokens this period: ' + (s.usage.tokens_in || 0) +
       ' in, ' + (s.usage.tokens_out || 0) + ' out · conversations: ' + (s.usage.conversations || 0)));
     section.appendChild(el('h2', null, 'Plans'));
+    if (s.next_plan) {
+      section.appendChild(el('p', 'sub', 'From the next period: ' + s.next_plan)).id =
+        'billing-next';
+    }
     section.appendChild(planButtons(s));
+    var qr = section.appendChild(el('div', 'billing-qr'));
+    qr.id = 'billing-qr-box';
+    qr.hidden = true;
     section.appendChild(el('h2', null, 'Invoices'));
     var table = section.appendChild(el('table'));
     var body = table.appendChild(el('tbody'));
@@ -160,6 +217,7 @@ function createBillingView(token, role) {
       ['audit', 'team'].forEach(function (id) { if ($(id)) $(id).hidden = true; });
     }
     section.hidden = !on;
+    if (!on) stopPolling();
     $('desk-lists').hidden = on;
     $('desk-convo').hidden = on;
     button.textContent = on ? 'Conversations' : 'Billing';

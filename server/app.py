@@ -35,6 +35,7 @@ from server.http import (
     notifications,
     openapi,
     org,
+    privacy,
     static,
 )
 from server.http.body_limits import BodyLimits, BodyPolicy
@@ -69,6 +70,7 @@ from server.services.mail_outbox import MailOutbox, OutboxPolicy
 from server.services.metering import Meter, MeterPolicy
 from server.services.notifications import NoticePolicy, Notifications
 from server.services.orgs import OrgDirectory
+from server.services.privacy import PrivacyService
 from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
 from server.services.read_markers import ReadMarkers
 from server.services.resume_reads import ResumeReads
@@ -114,6 +116,7 @@ class Services:
     agents: AgentService  # presence, assignment, the queue-wait sweeper
     mail: MailOutbox  # the outbox worker (mail is queued in Postgres)
     notifications: Notifications  # follow-ups, replies, transcripts, alerts (docs/mail.md)
+    privacy: PrivacyService  # data-subject rights, consent, requests (docs/privacy.md)
     keys: KeyService  # crypto-shredding (erase a visitor or org), master-key rotation
     billing: BillingService  # plans, usage against limits, payments (docs/billing.md)
     history: ConversationHistory  # past conversations: search, read-only timelines
@@ -173,6 +176,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         settings.public_url, timedelta(seconds=note.reply_delay_s), note.sweep_s,
         note.waiting_alert_s, note.transcript_link_days, note.transcript_max_messages),
         online_users=agents.presence_users)
+    key_service = KeyService(db, audit_log, ErasureLedger(settings.erasure_ledger_path))
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,
         accounts=AccountService(
@@ -186,7 +190,9 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         visitors=VisitorService(db, conversation_service, notices), reads=ReadMarkers(db, hub),
         tags=Tags(db, hub), canned=CannedReplies(db),
         orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
-        keys=KeyService(db, audit_log, ErasureLedger(settings.erasure_ledger_path)),
+        keys=key_service,
+        privacy=PrivacyService(db, key_service, audit_log, conversation_service, bot, agents,
+                               broker.command, public_url=settings.public_url),
         demo_site_key=settings.demo_site_key,
         history=ConversationHistory(db),
         insights=Insights(db, InsightsPolicy(settings.insights.max_days,
@@ -307,7 +313,7 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for module in (health, accounts, org, conversations, agent_tools, kb, audit, notifications,
-                   billing, insights, static, openapi):
+                   billing, insights, privacy, static, openapi):
         routes += module.routes()
     return routes
 
@@ -352,7 +358,7 @@ def create_app(settings: Settings | None = None,
                              kb.body_limits(settings) + billing.body_limits(settings))
     app = Starlette(routes=_routes(), lifespan=lifespan,
                     exception_handlers=exception_handlers(),
-                    middleware=[Middleware(CsrfGuard),
+                    middleware=[Middleware(CsrfGuard), Middleware(privacy.VisitorCors),
                                 Middleware(BodyLimits, policy=body_policy)])
     return app
 

@@ -17,8 +17,21 @@ class VisitorTokens:
         mac = hmac.new(self._key, body, hashlib.sha256).digest()[:16]
         return "v1." + base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
+    def subject(self, token: str) -> tuple[UUID, UUID] | None:
+        """(org id, visitor id) of a genuine token, whichever org: an HTTP call by the
+        widget carries no site key."""
+        raw = self._genuine(token)
+        return None if raw is None else (UUID(bytes=raw[:16]), UUID(bytes=raw[16:]))
+
     def verify(self, token: str, org_id: UUID) -> UUID | None:
         """The visitor id when the token is genuine and belongs to this org, else None."""
+        body = self._genuine(token)
+        if body is None or body[:16] != org_id.bytes:
+            return None
+        return UUID(bytes=body[16:])
+
+    def _genuine(self, token: str) -> bytes | None:
+        """The signed body (org id + visitor id) when the MAC holds, else None."""
         if not token.startswith("v1."):
             return None
         try:
@@ -30,6 +43,4 @@ class VisitorTokens:
         body, mac = raw[:32], raw[32:]
         if not hmac.compare_digest(mac, hmac.new(self._key, body, hashlib.sha256).digest()[:16]):
             return None
-        if body[:16] != org_id.bytes:
-            return None
-        return UUID(bytes=body[16:])
+        return body

@@ -29,6 +29,8 @@ class Field(StrEnum):
     EVENT_BODY = "events.body"
     VISITOR_NAME = "visitors.name"
     VISITOR_EMAIL = "visitors.email"
+    VISITOR_OBJECTION = "visitors.objection"
+    REQUEST_EMAIL = "privacy_requests.subject_email"
     FOLLOWUP_EMAIL = "conversations.followup_email"
     CSAT_COMMENT = "conversations.csat_comment"
     UNANSWERED = "kb_unanswered.question"

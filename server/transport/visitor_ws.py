@@ -115,6 +115,12 @@ class VisitorSession:
         else:
             conv = await self.s.conversations.open_for_visitor(self.org, visitor_id,
                                                                requested)
+        if conv is None and visitor_id is not None and await self.s.privacy.is_erased(
+                self.org.id, visitor_id):
+            # an erased visitor's token names nobody any more (their conversations were
+            # moved off it, so only this rare path asks)
+            self.sock.error(ErrorCode.FORBIDDEN, "this visitor token is not valid here")
+            raise Closed(CloseCode.UNAUTHORIZED)
         if conv is None:
             # nothing stored yet, so nothing to replay and nobody to hear from: the
             # conversation is stored (and its room joined) when a frame first needs it

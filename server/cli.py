@@ -1,5 +1,5 @@
-"""`clienta serve`, `clienta migrate` (contract §1), `clienta health` (the image's check)
-and `clienta widget build` (the static files for a CDN)."""
+"""`clienta serve`, `clienta migrate` (contract §1), `clienta health` (the image's check),
+`clienta keys`, `clienta backup | restore` and `clienta widget build` (files for a CDN)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,57 @@ def cmd_keys(settings: Settings, command: str) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, out: str) -> int:
+    from pathlib import Path
+
+    from server.app import build_backups
+    from server.services.backups import RestoreRefused
+    from server.storage.dumps import DumpFailed
+
+    embedded = not settings.database_url
+    with ExitStack() as stack:
+        settings = _resolve_services(settings, stack)
+        try:
+            report = asyncio.run(build_backups(settings, embedded).backup(Path(out)))
+        except (DumpFailed, RestoreRefused, FileExistsError, ValueError) as exc:
+            print(f"clienta: backup failed: {exc}", file=sys.stderr)
+            return 2
+    print(f"backup written: {report.path} ({report.bytes} bytes; {report.tables} tables, "
+          f"{report.rows} rows)")
+    return 0
+
+
+def cmd_restore(settings: Settings, archive: str, into: str | None, sample: int) -> int:
+    from pathlib import Path
+
+    from server.app import build_backups
+    from server.services.backups import RestoreRefused
+    from server.storage.dumps import DumpFailed
+
+    embedded = not settings.database_url and not into
+    with ExitStack() as stack:
+        if into is None:
+            settings = _resolve_services(settings, stack)
+        target = into or settings.migrate_database_url or ""
+        try:
+            report = asyncio.run(build_backups(settings, embedded).restore(
+                Path(archive), target, sample))
+        except (DumpFailed, RestoreRefused, ValueError) as exc:
+            print(f"clienta: restore refused: {exc}", file=sys.stderr)
+            return 2
+    print(f"restored {report.tables} tables, {report.rows} rows; erasures replayed: "
+          f"{report.erasures_replayed}; messages opened: {report.opened} of a sample of "
+          f"up to {report.sampled}")
+    for table, expected, found in report.mismatches:
+        print(f"clienta: check failed: {table} has {found} rows, the archive {expected}",
+              file=sys.stderr)
+    if report.sample_error:
+        print(f"clienta: check failed: a sampled message did not open "
+              f"({report.sample_error}): is CLIENTA_MASTER_KEY (and _PREVIOUS) the one "
+              "the backup's data was sealed under?", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings.secret_bytes()  # created once here, before workers race to make it
     settings.master_key_text()  # likewise
@@ -133,7 +184,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers if args.workers > 1 else None,
         log_config=None, access_log=False, lifespan="on",
         timeout_graceful_shutdown=5, backlog=4096,
-        timeout_keep_alive=settings.http_keepalive_s,
+        # a float works (asyncio timers); uvicorn's hint says int
+        timeout_keep_alive=settings.http_keepalive_s,  # type: ignore[arg-type]  # (above)
         # upgrades go to the hub's own websocket protocol (frame limit, keepalive and
         # no per-message deflate are its settings: server/transport/wire.py)
         ws="server.transport.wire:WireSocket",
@@ -184,6 +236,17 @@ def main(argv: list[str] | None = None) -> int:
                       "CLIENTA_MASTER_KEY_PREVIOUS); encrypt-existing: seal rows stored "
                       "before encryption; replay-erasures: after a restore, destroy again "
                       "every key in the erasure ledger")
+    backup = sub.add_parser("backup", help="write an encrypted pg_dump archive "
+                            "(docs/operations.md)")
+    backup.add_argument("--out", required=True, help="the archive to write (never overwritten)")
+    restore = sub.add_parser("restore", help="restore an archive into an empty database, "
+                             "replay the erasure ledger and check the copy")
+    restore.add_argument("archive", help="a file `clienta backup` wrote")
+    restore.add_argument("--database-url", default=None, help="the empty database to restore "
+                         "into (default: CLIENTA_DIRECT_DATABASE_URL or DATABASE_URL, or the "
+                         "embedded one); a role that bypasses row-level security")
+    restore.add_argument("--sample", type=int, default=20,
+                         help="messages opened to check the keys (default 20)")
     widget = sub.add_parser("widget", help="the widget and console as static files")
     widget_sub = widget.add_subparsers(dest="widget_command", required=True)
     build = widget_sub.add_parser("build", help="write a folder for a CDN (Vercel)")
@@ -206,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_migrate(settings)
         if args.command == "keys":
             return cmd_keys(settings, args.keys_command)
+        if args.command == "backup":
+            return cmd_backup(settings, args.out)
+        if args.command == "restore":
+            return cmd_restore(settings, args.archive, args.database_url, args.sample)
         args.host = args.host or settings.host
         args.port = args.port or settings.port
         return cmd_serve(settings, args)

@@ -47,6 +47,7 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
             out = await services.accounts.signup("Demo Shop", DEMO_OWNER, DEMO_PASSWORD,
                                                  "Demo Owner")
             actor = await services.accounts.authenticate(out["token"])
+            assert actor is not None  # the token signup has just issued
             try:
                 await services.accounts.create_user(actor, DEMO_AGENT, DEMO_PASSWORD,
                                                     "Ploy (demo agent)", Role.AGENT)

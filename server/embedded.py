@@ -14,9 +14,13 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server.storage.migrate import QUIET_ERROR_LOG
 from server.storage.roles import EMBEDDED_LOGIN, ensure_serving_login, login_url
+
+if TYPE_CHECKING:  # imported in start(): see the warning it silences there
+    from pgserver import PostgresServer
 
 log = logging.getLogger("clienta.embedded")
 
@@ -25,7 +29,7 @@ class EmbeddedPostgres:
     def __init__(self, home: Path) -> None:
         self.data_dir = (home / "pgdata").resolve()
         self.password_file = (home / "db_password").resolve()
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         with warnings.catch_warnings():

@@ -56,7 +56,8 @@ class Metrics:
         r.register(_Tallies(CounterMetricFamily, "clienta_frames_out", "Frames sent",
                             self.frames_out))
         # per stored message: an int add, not labels(...).inc() (~3 µs each, measured)
-        self.messages_stored = {role: Tally() for role in Author}
+        # keyed by the Author values: the store path indexes it with the role's str
+        self.messages_stored: dict[str, Tally] = {role: Tally() for role in Author}
         r.register(_Tallies(CounterMetricFamily, "clienta_messages_stored", "Events stored",
                             self.messages_stored, label="author"))
         self.bot_ttft = Histogram("clienta_bot_time_to_first_token_seconds",

@@ -3,11 +3,11 @@ shared key-value commands of live state (stream texts, presence, rate-limit coun
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 OnMessage = Callable[[str, bytes], None]
-OnResync = Callable[[], Awaitable[None]]
+OnResync = Callable[[], Coroutine[Any, Any, None]]  # run as a task
 Command = Callable[..., Awaitable[Any]]  # (name, *args) -> the reply
 Commands = Callable[..., Awaitable[list[Any]]]  # (*(name, *args)) -> the replies, in order
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, cast
 
 import httpx
 import openai
 
 from server.llm.chat import ChatFailure, ChatRequest
 from server.llm.openai_client import openai_client
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 # the SDK's transport: httpx, or its fork httpx2 in recent SDK releases
 try:
@@ -20,6 +24,8 @@ try:
 except ImportError:  # pragma: no cover - older SDKs
     HTTP_ERRORS = (httpx.HTTPError,)
 from server.settings import Settings
+
+FAILURES: tuple[type[Exception], ...] = (openai.OpenAIError, *HTTP_ERRORS, ValueError)
 
 
 class OpenAIChat:
@@ -47,7 +53,9 @@ class OpenAIChat:
                 # raw: its typed parse of every chunk cost more CPU than the rest of the
                 # token path together.
                 async with self._completions.create(
-                    model=self.model, messages=request.messages, stream=True, store=False,
+                    model=self.model, stream=True, store=False,
+                    # role/content dicts: the SDK's TypedDicts, built as plain ones
+                    messages=cast("list[ChatCompletionMessageParam]", request.messages),
                     # the last chunk then carries the tokens used (metered per org)
                     stream_options={"include_usage": True},
                 ) as response:
@@ -83,7 +91,7 @@ class OpenAIChat:
                         raise ChatFailure("the model's stream ended before it finished")
         except TimeoutError as exc:
             raise ChatFailure("the model timed out") from exc
-        except (openai.OpenAIError, *HTTP_ERRORS, ValueError) as exc:
+        except FAILURES as exc:
             raise ChatFailure(f"the model failed: {type(exc).__name__}") from exc
 
     async def close(self) -> None:

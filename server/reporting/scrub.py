@@ -208,10 +208,11 @@ def _exc_from(hint: Mapping[str, Any]) -> BaseException | None:
     return None
 
 
-def scrub_breadcrumb(crumb: dict[str, Any], hint: Mapping[str, Any]) -> dict[str, Any]:
+def scrub_breadcrumb(crumb: Mapping[str, Any], hint: Mapping[str, Any]) -> dict[str, Any]:
     """A breadcrumb as it may be reported: a log breadcrumb says its record's template and
     extras (logs.py's rules); any other has its strings redacted and URLs' queries filtered."""
-    out = {k: crumb[k] for k in ("type", "level", "category", "timestamp") if k in crumb}
+    out: dict[str, Any] = {k: crumb[k] for k in ("type", "level", "category", "timestamp")
+                           if k in crumb}
     record = hint.get("log_record")
     if isinstance(record, logging.LogRecord):
         out["message"] = record_text(record)

@@ -29,8 +29,9 @@ class SentryReporter:
             send_default_pii=False,
             include_local_variables=False,
             max_request_body_size="never",
-            before_send=scrub_event,
-            before_send_transaction=scrub_event,
+            # the event as a plain dict: the SDK's Event is a TypedDict of its private _types
+            before_send=scrub_event,  # type: ignore[arg-type]  # (above)
+            before_send_transaction=scrub_event,  # type: ignore[arg-type]  # as before_send
             before_breadcrumb=scrub_breadcrumb,
             # only what is named here: an auto-enabled integration (OpenAI, asyncpg, redis)
             # would record prompts, queries or commands this module was not written for

@@ -39,6 +39,7 @@ async def rls_posture(conn: asyncpg.Connection) -> RlsPosture:
         "         AND pg_has_role(current_user, s.oid, 'MEMBER')) AS system"
         " FROM pg_roles r WHERE r.rolname = current_user",
         SYSTEM_ROLE)
+    assert row is not None  # current_user is always a row of pg_roles
     reasons = tuple(name for name, key in (("superuser", "rolsuper"),
                                            ("bypassrls", "rolbypassrls"),
                                            ("owner", "owner"), ("system", "system"))

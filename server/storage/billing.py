@@ -169,6 +169,7 @@ async def usage(conn: asyncpg.Connection, org_id: UUID, start: datetime,
              (SELECT count(*) FROM conversations WHERE org_id = $1
                 AND mode <> 'closed') AS concurrent_conversations""",
         org_id, start, end)
+    assert row is not None  # a SELECT of subqueries alone returns one row
     return {Metric(k): int(v) for k, v in row.items()}
 
 

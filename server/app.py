@@ -57,6 +57,7 @@ from server.services.admission import Admission
 from server.services.agents import AgentService
 from server.services.appender import Appender
 from server.services.audit import AuditLog
+from server.services.backups import BackupService
 from server.services.billing import BillingService
 from server.services.billing_charges import ChargeBilling, ChargePolicy
 from server.services.bot import BotRunner
@@ -79,7 +80,9 @@ from server.services.tags import Tags
 from server.services.visitor_tokens import VisitorTokens
 from server.services.visitors import VisitorService
 from server.settings import Settings
+from server.storage.backup_archive import BackupKey
 from server.storage.db import Database
+from server.storage.dumps import PgTools
 from server.storage.envelope import MasterKey, MasterKeys
 from server.storage.keys import Keyring
 from server.storage.migrate import apply_migrations
@@ -230,6 +233,24 @@ async def keys_command(settings: Settings, command: str) -> int:
         return await service.encrypt_existing()
     finally:
         await db.close()
+
+
+def backup_keys(settings: Settings) -> list[BackupKey]:
+    """CLIENTA_BACKUP_KEY when set (archives are written under it), then the master
+    keys, current and previous (archives derived from either still restore)."""
+    keys = [BackupKey.separate(settings.backup_key)] if settings.backup_key else []
+    for text in (settings.master_key_text(), settings.master_key_previous):
+        if text:
+            keys.append(BackupKey.from_master(text, MasterKey.parse(text).id))
+    return keys
+
+
+def build_backups(settings: Settings, embedded: bool) -> BackupService:
+    """`clienta backup | restore`: the owner's connection (migrations' URL), which must
+    read every org's rows (superuser or BYPASSRLS)."""
+    return BackupService(settings.migrate_database_url or settings.database_url or "",
+                         PgTools.find(settings.pg_bin, embedded), backup_keys(settings),
+                         build_keyring(settings), ErasureLedger(settings.erasure_ledger_path))
 
 
 def build_payments(settings: Settings) -> Payments:

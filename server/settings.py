@@ -339,6 +339,14 @@ class Settings:
     key_cache_size: int = 50_000
     key_cache_ttl_s: float = 60.0
     erasure_ledger: Path | None = None
+    # backups (docs/operations.md): a key of their own (unset: derived from the master
+    # key), and the folder of pg_dump/pg_restore (unset: docs/operations.md says which)
+    backup_key: str = ""
+    pg_bin: Path | None = None
+    # /metrics: a bearer token for the public port, and/or a listen address of its own
+    # (host:port, one worker); neither set, the public port answers 404
+    metrics_token: str = ""
+    metrics_addr: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     openai_api_key: str | None = None
@@ -441,6 +449,10 @@ class Settings:
             key_cache_ttl_s=float(e.get("CLIENTA_KEY_CACHE_TTL", 60.0)),
             erasure_ledger=Path(e["CLIENTA_ERASURE_LEDGER"])
             if e.get("CLIENTA_ERASURE_LEDGER") else None,
+            backup_key=e.get("CLIENTA_BACKUP_KEY") or "",
+            pg_bin=Path(e["CLIENTA_PG_BIN"]) if e.get("CLIENTA_PG_BIN") else None,
+            metrics_token=e.get("CLIENTA_METRICS_TOKEN") or "",
+            metrics_addr=e.get("CLIENTA_METRICS_ADDR") or "",
             host=e.get("CLIENTA_HOST", "127.0.0.1"),
             # PORT is the platform's (Railway, Render, Fly); ours wins when both are set
             port=int(e.get("CLIENTA_PORT") or e.get("PORT") or 8000),

@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from server.domain.roles import Author
-from server.storage.envelope import DataKey, Field, associated, is_sealed
+from server.storage.envelope import TEXT_MARK, DataKey, Field, associated, is_sealed
 from server.storage.keys import KeyDestroyed, Keyring, SubjectKey
 
 REPLAY_BATCH = 1000  # events per replay read
@@ -339,3 +339,31 @@ async def previews(
     found = await keys.for_conversations(conn, [(org_id, r["conversation_id"]) for r in rows])
     return {r["conversation_id"]: _open(r, org_id, found.get(r["conversation_id"]))[:140]
             for r in rows}
+
+
+async def open_sample(conn: asyncpg.Connection, keys: Keyring, limit: int,
+                      table_rows: int) -> int:
+    """A restore's check (services/backups.py): up to `limit` sealed message and note
+    bodies chosen at random across orgs, among those whose keys were not erased, each
+    opened; returns how many opened. One that does not open raises (Undecryptable,
+    UnknownMasterKey). Run by a role row-level security does not hold. A sample of the
+    table's pages (about 2,000 rows' worth) keeps it cheap on a large `events`."""
+    percent = min(100.0, 100.0 * max(2000, limit * 100) / max(table_rows, 1))
+    rows = await conn.fetch(
+        f"SELECT e.org_id, {', '.join('e.' + c.strip() for c in _COLS.split(','))}"
+        " FROM events e TABLESAMPLE SYSTEM ($1)"
+        " JOIN conversations c ON c.org_id = e.org_id AND c.id = e.conversation_id"
+        " LEFT JOIN visitor_keys vk ON vk.visitor_id = c.visitor_id"
+        " LEFT JOIN org_keys ok ON ok.org_id = e.org_id"
+        " WHERE e.kind IN ('msg', 'note') AND left(e.body, 1) = $3"
+        "  AND vk.erased_at IS NULL AND ok.erased_at IS NULL"
+        " ORDER BY random() LIMIT $2", percent, limit, TEXT_MARK)
+    opened = 0
+    for row in rows:
+        found = await keys.for_conversations(conn, [(row["org_id"], row["conversation_id"])])
+        subject = found.get(row["conversation_id"])
+        if subject is None or subject.key is None:
+            raise KeyDestroyed("a sampled message's key is missing")
+        _open(row, row["org_id"], subject)
+        opened += 1
+    return opened

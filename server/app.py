@@ -37,6 +37,7 @@ from server.http import (
     org,
     privacy,
     static,
+    widget_config,
 )
 from server.http.body_limits import BodyLimits, BodyPolicy
 from server.http.csrf import CsrfGuard
@@ -334,7 +335,7 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for module in (health, accounts, org, conversations, agent_tools, kb, audit, notifications,
-                   billing, insights, privacy, static, openapi):
+                   billing, insights, privacy, static, widget_config, openapi):
         routes += module.routes()
     return routes
 

@@ -26,6 +26,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "wait_offer": "Sorry for the wait. You can keep waiting for a person, or go back to "
                       "the assistant.",
         "email_thanks": "Thanks, we will reply by email if no one is available here.",
+        # outside the org's business hours (the org's own offline message, else this)
+        "offline": "We are closed right now. Leave your email and we will get back to you.",
+        "offline_custom": "{message}",
     },
     "th": {
         "visitor_handoff": "คุณขอคุยกับพนักงาน เจ้าหน้าที่จะเข้ามาในไม่ช้า",
@@ -44,6 +47,8 @@ TEXTS: dict[str, dict[str, str]] = {
                     "หรือเปิดหน้าต่างนี้ไว้ก่อนได้",
         "wait_offer": "ขออภัยที่ให้รอ คุณจะรอเจ้าหน้าที่ต่อ หรือกลับไปคุยกับผู้ช่วยอัตโนมัติก็ได้",
         "email_thanks": "ขอบคุณค่ะ หากไม่มีเจ้าหน้าที่ว่าง เราจะตอบกลับทางอีเมล",
+        "offline": "ขณะนี้อยู่นอกเวลาทำการ ฝากอีเมลไว้แล้วเราจะติดต่อกลับ",
+        "offline_custom": "{message}",
     },
 }
 

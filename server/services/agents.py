@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -163,9 +164,18 @@ class AgentService:
         await self.presence.remove(principal.org_id, principal.user_id, conn_id)
 
     async def after_queued(self, org_id: UUID, conversation_id: UUID) -> None:
-        """Auto-assign when the org wants it; tell the visitor when nobody is online."""
+        """Auto-assign when the org wants it; tell the visitor when nobody is online, or
+        outside the org's business hours (its offline message; it stays queued)."""
         online = await self.presence_users(org_id)
         if not online:
+        async with self.db.unit_of_work(org_id) as conn:
+            org = await accounts_store.org_by_id(conn, org_id)
+        if org is not None and not org.prefs.open_at(datetime.now(UTC)):
+            message = org.prefs.offline_message
+            await self.conversations.say(org_id, conversation_id,
+                                         "offline_custom" if message else "offline",
+                                         meta={"ask_email": True}, message=message)
+            return
             await self.conversations.say(org_id, conversation_id, "no_agent",
                                          meta={"ask_email": True})
             return

@@ -407,11 +407,12 @@ class BotRunner:
         for task in list(self._checks):
             task.cancel()
 
-    async def note_unresolved(self, org_id: UUID, conversation_id: UUID) -> bool:
-        """Count an unresolved turn; True when it is time to hand off."""
+    async def note_unresolved(self, org_id: UUID, conversation_id: UUID,
+                              limit: int | None = None) -> bool:
+        """Count an unresolved turn; True after the org's `limit` (else the server's)."""
         async with self.db.unit_of_work(org_id) as conn:
             turns = await convs.bump_unresolved(conn, org_id, conversation_id, resolved=False)
-        return turns >= self.max_unresolved
+        return turns >= (limit or self.max_unresolved)
 
     async def snapshot(self, conversation_id: str) -> dict[str, Any] | None:
         got = await self.texts.get(conversation_id)

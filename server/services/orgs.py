@@ -15,12 +15,25 @@ from collections import OrderedDict
 from uuid import UUID
 
 from server.domain.audit import Actor, AuditAction, Target, TargetKind
+from server.domain.org_settings import OrgPrefs, PrefsChange
 from server.services.audit import AuditLog
-from server.storage import accounts
+from server.storage import accounts, org_settings
 from server.storage.accounts import Org
 from server.storage.db import Database
 
-__all__ = ["Org", "OrgDirectory"]
+__all__ = ["Org", "OrgDirectory", "SetupFacts"]
+
+SetupFacts = org_settings.SetupFacts
+
+
+def _pref_values(a: OrgPrefs, b: OrgPrefs) -> list[tuple[str, object, object]]:
+    """Each setting's name with its value before and after (only names are audited)."""
+    pairs = [("widget", a.look, b.look), ("handoff_keywords", a.handoff_keywords,
+                                          b.handoff_keywords),
+             ("business_hours", a.hours, b.hours)]
+    pairs += [(n, getattr(a, n), getattr(b, n)) for n in (
+        "unresolved_turns", "queue_wait_s", "offline_message", "tags", "kb_threshold")]
+    return pairs
 
 
 class OrgDirectory:
@@ -69,7 +82,8 @@ class OrgDirectory:
 
     async def update_settings(self, org_id: UUID, *, allowed_origins: list[str] | None,
                               assignment: str | None, agent_capacity: int | None,
-                              actor: Actor) -> Org:
+                              actor: Actor, name: str | None = None,
+                              prefs: PrefsChange | None = None) -> Org:
         """None leaves a setting as it is. This process's cached copy is dropped at once.
         The names of the settings that changed (never their values) are audited."""
         async with self.db.unit_of_work(org_id) as conn:
@@ -77,12 +91,28 @@ class OrgDirectory:
             await accounts.update_org_settings(
                 conn, org_id, allowed_origins=allowed_origins, assignment=assignment,
                 agent_capacity=agent_capacity)
+            if name is not None:
+                await org_settings.rename(conn, org_id, name)
+            if prefs is not None:
+                await org_settings.update_prefs(conn, org_id, prefs)
             org = await accounts.org_by_id(conn, org_id)
             assert before is not None and org is not None  # the principal's own org
-            changed = [name for name in ("allowed_origins", "assignment", "agent_capacity")
-                       if getattr(before, name) != getattr(org, name)]
+            changed = [n for n in ("name", "allowed_origins", "assignment",
+                                         "agent_capacity")
+                       if getattr(before, n) != getattr(org, n)]
+            changed += [n for n, old, new in _pref_values(before.prefs, org.prefs)
+                        if old != new]
             if changed:
                 await self.audit.record(conn, org_id, actor, AuditAction.ORG_SETTINGS_CHANGED,
                                         Target(TargetKind.ORG, org_id), {"settings": changed})
         self._cache.pop(org.site_key, None)
         return org
+
+    async def setup_facts(self, org_id: UUID) -> SetupFacts:
+        """What the onboarding checklist shows done, read from the org's own data."""
+        async with self.db.unit_of_work(org_id) as conn:
+            return await org_settings.setup_facts(conn, org_id)
+
+    async def snippet_copied(self, org_id: UUID) -> None:
+        async with self.db.unit_of_work(org_id) as conn:
+            await org_settings.mark_snippet_copied(conn, org_id)

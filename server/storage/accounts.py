@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
+from server.domain.org_settings import OrgPrefs
 from server.storage.db import set_tenant
+from server.storage.org_settings import PREF_COLS, prefs_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,8 @@ class Org:
     allowed_origins: list[str]
     assignment: str
     agent_capacity: int
+    # the look, keywords, limits and hours (migration 0020)
+    prefs: OrgPrefs = field(default_factory=OrgPrefs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +37,7 @@ class User:
 
 def _org(row: asyncpg.Record) -> Org:
     return Org(row["id"], row["name"], row["site_key"], list(row["allowed_origins"]),
-               row["assignment"], row["agent_capacity"])
+               row["assignment"], row["agent_capacity"], prefs_of(row))
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -41,7 +45,7 @@ def _user(row: asyncpg.Record) -> User:
                 row["password_hash"])
 
 
-_ORG_COLS = "id, name, site_key, allowed_origins, assignment, agent_capacity"
+_ORG_COLS = "id, name, site_key, allowed_origins, assignment, agent_capacity, " + PREF_COLS
 _USER_COLS = "id, org_id, email, name, role, password_hash"
 
 

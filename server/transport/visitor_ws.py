@@ -237,10 +237,14 @@ class VisitorSession:
         if mode != Mode.BOT.value:
             return
         text = frame["text"]
-        if asks_for_human(text):
+        # the org's settings as they are now (cached per process, dropped on a change), not
+        # as they were at hello: an open socket follows a new keyword list too
+        prefs = (await self.s.orgs.by_site_key(self.site_key) or org).prefs
+        if asks_for_human(text) or prefs.asks_for_human(text):
             await self._handoff(Trigger.ASKED_FOR_HUMAN)
             return
-        if says_unhelped(text) and await self.s.bot.note_unresolved(org.id, conv_id):
+        if says_unhelped(text) and await self.s.bot.note_unresolved(org.id, conv_id,
+                                                                    prefs.unresolved_turns):
             await self._handoff(Trigger.UNRESOLVED)
             return
         self.s.bot.answer(org.id, org.name, conv_id, text, self.locale)

@@ -62,6 +62,7 @@ from server.services.backups import BackupService
 from server.services.billing import BillingService
 from server.services.billing_charges import ChargeBilling, ChargePolicy
 from server.services.bot import BotRunner
+from server.services.bot_preview import BotPreview
 from server.services.canned import CannedReplies
 from server.services.conversations import ConversationService
 from server.services.grounding import Grounding
@@ -117,6 +118,7 @@ class Services:
     canned: CannedReplies
     orgs: OrgDirectory
     kb: KnowledgeBase
+    preview: BotPreview  # the console's "try the bot": the bot's steps, nothing stored
     agents: AgentService  # presence, assignment, the queue-wait sweeper
     mail: MailOutbox  # the outbox worker (mail is queued in Postgres)
     notifications: Notifications  # follow-ups, replies, transcripts, alerts (docs/mail.md)
@@ -172,6 +174,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
                     delta_window_s=settings.delta_window_s,
                     max_unresolved_turns=settings.max_unresolved_turns,
                     knowledge=Grounding(knowledge), admission=admission, meter=meter)
+    preview = BotPreview(Grounding(knowledge), chat, meter, timeout_s=settings.llm_timeout_s)
     agents = AgentService(db, hub, conversation_service, bot, presence,
                           queue_wait_s=settings.queue_wait_s)
     limiter = RateLimiter(RedisCounters(broker.command), rules_from(settings.quotas))
@@ -194,6 +197,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         visitors=VisitorService(db, conversation_service, notices), reads=ReadMarkers(db, hub),
         tags=Tags(db, hub), canned=CannedReplies(db),
         orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
+        preview=preview,
         keys=key_service,
         privacy=PrivacyService(db, key_service, audit_log, conversation_service, bot, agents,
                                broker.command, public_url=settings.public_url),

@@ -1,5 +1,5 @@
 """The knowledge base's records as the store keeps them: document kinds and states, chunk
-kinds, a document's summary and an unanswered question. Shared by kb and storage."""
+kinds, a document's summary, a chunk and an unanswered question. Shared by kb and storage."""
 
 from __future__ import annotations
 
@@ -58,6 +58,23 @@ class DocumentInfo:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkInfo:
+    """One stored chunk as the console shows it."""
+
+    id: UUID
+    ord: int
+    kind: ChunkKind
+    heading: str
+    text: str
+    embed_model: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"chunk_id": str(self.id), "ord": self.ord, "kind": self.kind.value,
+                "heading": self.heading, "text": self.text, "chars": len(self.text),
+                "embed_model": self.embed_model}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,11 @@
-"""Knowledge-base endpoints: documents (upload, list, fetch, replace, delete), a search
-probe, re-indexing, and the questions the bot could not answer."""
+"""Knowledge-base endpoints: documents (upload, fetch a page by URL, list, read, replace,
+delete, their chunks), a search probe, "try the bot", re-indexing, and the questions the
+bot could not answer, with "answer this"."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -20,7 +22,7 @@ from server.http.audit import audited
 from server.http.auth import authenticate
 from server.http.body_limits import RouteLimit
 from server.http.errors import ApiError
-from server.http.params import clean_text, query_int, query_text
+from server.http.params import clean_text, json_body, query_int, query_text, require_str
 from server.kb.model import Ingested, KbError
 from server.kb.prompt import sources_of
 from server.kb.service import KnowledgeBase, Upload
@@ -91,7 +93,15 @@ async def _read_capped(request: Request, cap: int) -> bytes:
     return b"".join(parts)
 
 
-async def _upload(request: Request, kb: KnowledgeBase) -> Upload:
+@dataclass(frozen=True, slots=True)
+class _PageAsked:
+    """JSON {fetch_url, title?}: a page for the server to fetch (server/kb/fetch.py)."""
+
+    url: str
+    title: str | None
+
+
+async def _upload(request: Request, kb: KnowledgeBase) -> Upload | _PageAsked:
     limit = kb.settings.kb_max_upload_bytes
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
@@ -104,6 +114,10 @@ async def _upload(request: Request, kb: KnowledgeBase) -> Upload:
             raise ApiError(400, "bad_request", "the body must be JSON") from exc
         if not isinstance(body, dict):
             raise ApiError(400, "bad_request", "the body must be a JSON object")
+        if body.get("fetch_url") not in (None, ""):
+            url = _url(body.get("fetch_url"))
+            assert url is not None
+            return _PageAsked(url, _title(body.get("title"), required=False))
         text = body.get("text")
         if not isinstance(text, str):
             raise ApiError(422, "bad_request", "text must be a string")
@@ -112,8 +126,8 @@ async def _upload(request: Request, kb: KnowledgeBase) -> Upload:
         assert title is not None
         return Upload.from_text(title, text, _url(body.get("url")))
     if ctype != "multipart/form-data":
-        raise ApiError(415, "unsupported_type",
-                       "send multipart/form-data with a `file` field, or JSON {title, text, url?}")
+        raise ApiError(415, "unsupported_type", "send multipart/form-data with a `file` field, "
+                       "or JSON {title, text, url?} or {fetch_url, title?}")
     raw = await _read_capped(request, _upload_cap(limit, json=False))
     sent = False
 
@@ -156,7 +170,10 @@ async def create_document(request: Request) -> Response:
     kb = _kb(request)
     upload = await _upload(request, kb)
     try:
-        out = await kb.add(principal.org_id, upload)
+        if isinstance(upload, _PageAsked):
+            out = await kb.add_page(principal.org_id, upload.url, upload.title)
+        else:
+            out = await kb.add(principal.org_id, upload)
     except KbError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
     await audited(request, principal, AuditAction.KB_DOCUMENT_ADDED,
@@ -169,6 +186,8 @@ async def replace_document(request: Request) -> Response:
     kb = _kb(request)
     doc_id = _doc_id(request)
     upload = await _upload(request, kb)
+    if isinstance(upload, _PageAsked):
+        raise ApiError(422, "bad_request", "fetch_url adds a new document; send its text here")
     try:
         out = await kb.replace(principal.org_id, doc_id, upload)
     except KbError as exc:
@@ -203,6 +222,68 @@ async def delete_document(request: Request) -> Response:
     await audited(request, principal, AuditAction.KB_DOCUMENT_DELETED,
                   Target(TargetKind.DOCUMENT, doc_id))
     return Response(status_code=204)
+
+
+async def document_chunks(request: Request) -> Response:
+    """A document's chunks in order: what the bot searches, quotes and cites."""
+    principal = await authenticate(request, EDITORS)
+    kb = _kb(request)
+    doc_id = _doc_id(request)
+    doc = await kb.get_document(principal.org_id, doc_id)
+    if doc is None:
+        raise ApiError(404, "not_found", "no such document")
+    chunks = await kb.chunks(principal.org_id, doc_id,
+                             limit=query_int(request, "limit", 100, 1, 500),
+                             offset=query_int(request, "offset", 0, 0, 1_000_000))
+    return JSONResponse({"document_id": str(doc_id), "total": doc.chunks,
+                         "chunks": [c.as_json() for c in chunks]})
+
+
+async def try_bot(request: Request) -> Response:
+    """The answer a visitor would get, its sources and scores, or why the bot would hand
+    off; nothing is stored and nothing audited (services/bot_preview.py)."""
+    principal = await authenticate(request, READERS)
+    body = await json_body(request)
+    question = require_str(body, "question", max_len=4000)
+    assert question is not None
+    locale = require_str(body, "locale", max_len=8, optional=True)
+    if locale is not None and locale.split("-")[0].lower() not in ("en", "th"):
+        raise ApiError(422, "bad_request", "locale must be en or th")
+    services = request.app.state.services
+    org = await services.orgs.by_id(principal.org_id)
+    if org is None:
+        raise ApiError(404, "not_found", "no such organisation")
+    preview = await services.preview.ask(org.id, org.name, question.strip(), locale)
+    return JSONResponse(preview.as_json())
+
+
+def _question_id(request: Request) -> UUID:
+    try:
+        return UUID(request.path_params["id"])
+    except ValueError as exc:
+        raise ApiError(404, "not_found", "no such open question") from exc
+
+
+async def answer_unanswered(request: Request) -> Response:
+    """"Answer this": the answer becomes a question-and-answer document and the question
+    leaves the list; `question` may reword the visitor's question first."""
+    principal = await authenticate(request, EDITORS)
+    kb = _kb(request)
+    question_id = _question_id(request)
+    body = await json_body(request)
+    answer = require_str(body, "answer", max_len=4000)
+    question = require_str(body, "question", max_len=1000, optional=True)
+    assert answer is not None
+    if not answer.strip() or (question is not None and not question.strip()):
+        raise ApiError(422, "bad_request", "the answer and the question must not be blank")
+    try:
+        out = await kb.answer_unanswered(principal.org_id, question_id, answer, question)
+    except KbError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    await audited(request, principal, AuditAction.KB_DOCUMENT_ADDED,
+                  Target(TargetKind.DOCUMENT, out.document_id))
+    return JSONResponse({"document_id": str(out.document_id), "chunks": out.chunks,
+                         "question_id": str(question_id)}, status_code=201)
 
 
 async def unanswered(request: Request) -> Response:
@@ -251,7 +332,10 @@ def routes() -> list[BaseRoute]:
         Route("/v1/kb/documents/{id}", get_document, methods=["GET"]),
         Route("/v1/kb/documents/{id}", replace_document, methods=["PUT"]),
         Route("/v1/kb/documents/{id}", delete_document, methods=["DELETE"]),
+        Route("/v1/kb/documents/{id}/chunks", document_chunks, methods=["GET"]),
         Route("/v1/kb/unanswered", unanswered, methods=["GET"]),
+        Route("/v1/kb/unanswered/{id}/answer", answer_unanswered, methods=["POST"]),
+        Route("/v1/kb/try", try_bot, methods=["POST"]),
         Route("/v1/kb/search", search, methods=["GET"]),
         Route("/v1/kb/reindex", reindex, methods=["POST"]),
     ]

@@ -76,3 +76,13 @@ class Busy(KbError):
 class ReindexRunning(KbError):
     status = 409
     code = "conflict"
+
+
+class AlreadyAnswered(KbError):
+    status = 409
+    code = "conflict"
+
+
+class QuestionNotFound(KbError):
+    status = 404
+    code = "not_found"

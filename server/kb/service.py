@@ -5,19 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import logging
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from server.domain.knowledge import DocKind, DocStatus, DocumentInfo, UnansweredQuestion
+from server.domain.knowledge import (
+    ChunkInfo,
+    DocKind,
+    DocStatus,
+    DocumentInfo,
+    UnansweredQuestion,
+)
 from server.kb import ingest
+from server.kb.fetch import FetchPolicy, fetch_page
 from server.kb.model import (
+    AlreadyAnswered,
     Busy,
     DocumentNotFound,
     Ingested,
     KbError,
     Passage,
+    QuestionNotFound,
     ReindexRunning,
     TooLarge,
 )
@@ -75,6 +86,9 @@ class KnowledgeBase:
         self._closing = False
         self._reindex_on_start = reindex_on_start
         self._reindexing = 0  # re-indexes asked for by staff, running in this process
+        self.fetch_policy = FetchPolicy(
+            settings.kb_max_upload_bytes, settings.kb_fetch_timeout_s,
+            settings.kb_fetch_max_redirects, settings.kb_fetch_allow_loopback)
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -152,12 +166,46 @@ class KnowledgeBase:
                                           question=question, best_score=best_score)
 
     async def unanswered(self, org_id: UUID, limit: int = 50) -> list[UnansweredQuestion]:
+        """The questions nobody has answered yet, in clear (sealed ones are opened)."""
         async with self.db.unit_of_work(org_id) as conn:
-            return await store.list_unanswered(conn, org_id, limit=max(1, min(limit, 500)))
+            return await store.list_unanswered(conn, self.db.keys, org_id,
+                                               limit=max(1, min(limit, 500)))
+
+    async def answer_unanswered(self, org_id: UUID, question_id: UUID, answer: str,
+                                question: str | None = None) -> Ingested:
+        """A person's answer becomes a question-and-answer document (the CSV kind, so one
+        `qa` chunk the offline bot quotes as is); `question` is the wording to keep, the
+        visitor's own when None. The question is then marked answered, once."""
+        async with self.db.unit_of_work(org_id) as conn:
+            asked = await store.get_unanswered(conn, self.db.keys, org_id, question_id)
+        if asked is None:
+            raise QuestionNotFound("no such open question")
+        wording = (question or asked.question).strip()
+        rows = io.StringIO()
+        csv.writer(rows).writerows([("question", "answer"), (wording, answer.strip())])
+        out = await self.add(org_id, Upload(rows.getvalue().encode(), filename="answer.csv",
+                                            content_type="text/csv", title=wording[:300]))
+        async with self.db.unit_of_work(org_id) as conn:
+            if not await store.mark_answered(conn, org_id, question_id, out.document_id):
+                await store.delete_document(conn, org_id, out.document_id)
+                raise AlreadyAnswered("this question was answered meanwhile")
+        return out
 
     # -- documents -------------------------------------------------------------
     async def add(self, org_id: UUID, upload: Upload) -> Ingested:
         return await self._ingest(org_id, upload, None)
+
+    async def add_page(self, org_id: UUID, url: str, title: str | None = None) -> Ingested:
+        """One web page, fetched by server/kb/fetch.py's rules, kept with its final URL."""
+        page = await fetch_page(url, self.fetch_policy)
+        return await self.add(org_id, Upload(page.data, content_type=page.content_type,
+                                             title=title, url=page.url))
+
+    async def chunks(self, org_id: UUID, doc_id: UUID, *, limit: int = 100,
+                     offset: int = 0) -> list[ChunkInfo]:
+        async with self.db.unit_of_work(org_id) as conn:
+            return await store.list_chunks(conn, org_id, doc_id, limit=max(1, min(limit, 500)),
+                                           offset=max(0, offset))
 
     async def replace(self, org_id: UUID, doc_id: UUID, upload: Upload) -> Ingested:
         if await self.get_document(org_id, doc_id) is None:

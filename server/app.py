@@ -42,6 +42,7 @@ from server.http import (
 from server.http.body_limits import BodyLimits, BodyPolicy
 from server.http.csrf import CsrfGuard
 from server.http.errors import exception_handlers
+from server.http.metrics_listener import MetricsListener
 from server.hub.rooms import Hub
 from server.kb.extractive import extractive_answer
 from server.kb.service import KnowledgeBase, build_knowledge_base
@@ -366,6 +367,9 @@ def create_app(settings: Settings | None = None,
         sockets = Sockets(WEBSOCKET_ENDPOINTS, services, limits.ping_interval_s,
                           limits.max_frame_bytes)
         sockets.start()
+        metrics_listener = MetricsListener(services, settings.metrics_token)
+        if settings.metrics_addr:  # one worker only: the CLI refuses it with several
+            await metrics_listener.start(settings.metrics_addr)
         await services.kb.start()
         # What start-up made (modules, pools, caches) lives as long as the process: keep it
         # out of the collector's full passes, which otherwise walk it again and again while
@@ -375,6 +379,7 @@ def create_app(settings: Settings | None = None,
             # uvicorn hands this state to the websocket protocol it builds per upgrade
             yield {"sockets": sockets}
         finally:
+            await metrics_listener.close()
             await drain(services)
             await sockets.close()
             await close_services(services)

@@ -143,6 +143,19 @@ def cmd_restore(settings: Settings, archive: str, into: str | None, sample: int)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.metrics_addr and args.workers > 1:
+        # each worker would bind the same address and a scrape reach any one of them
+        print("clienta: CLIENTA_METRICS_ADDR serves one process: with --workers > 1 use "
+              "CLIENTA_METRICS_TOKEN on the public port (docs/operations.md)", file=sys.stderr)
+        return 2
+    if settings.metrics_addr:
+        from server.http.metrics_listener import parse_addr
+
+        try:
+            parse_addr(settings.metrics_addr)
+        except ValueError as exc:
+            print(f"clienta: {exc}", file=sys.stderr)
+            return 2
     settings.secret_bytes()  # created once here, before workers race to make it
     settings.master_key_text()  # likewise
     # uvicorn ends a SIGTERM by raising it again once it has shut down: with the default

@@ -94,6 +94,8 @@ def server_env(app_database_url: str, redis_url: str, session_dir: Path) -> dict
         "DATABASE_URL": app_database_url, "REDIS_URL": redis_url,
         "CLIENTA_HOME": str(session_dir / "home"), "CLIENTA_SECRET": "test-secret-" + "x" * 20,
         "CLIENTA_MASTER_KEY": TEST_MASTER_KEY,
+        # /metrics answers 404 on the public port without a token (docs/operations.md)
+        "CLIENTA_METRICS_TOKEN": "test-metrics-token",
         "CLIENTA_DB_POOL_MAX": "5", "CLIENTA_LOG_LEVEL": "info",
         # servers with different embedders share this database: none re-embeds the others'
         "CLIENTA_KB_REINDEX_ON_START": "0",

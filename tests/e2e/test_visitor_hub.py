@@ -269,7 +269,7 @@ async def test_health_ready_and_metrics(clienta_server, org) -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = (await http.get("/readyz")).json()
         assert ready["postgres"] and ready["redis"]
-        text = (await http.get("/metrics")).text
+        text = (await http.get("/metrics", headers=clienta_server.metrics_headers)).text
         for name in ("clienta_open_connections", "clienta_frames_in_total",
                      "clienta_messages_stored_total", "clienta_bot_time_to_first_token_seconds",
                      "clienta_bot_stream_duration_seconds", "clienta_redis_listener_reconnects"):
@@ -280,7 +280,7 @@ async def test_health_ready_and_metrics(clienta_server, org) -> None:
         await client.expect("mode", mode="queued")
         await client.send({"t": "msg", "id": "counted", "text": "count me"})
         await client.expect("ack", id="counted")
-        after = (await http.get("/metrics")).text
+        after = (await http.get("/metrics", headers=clienta_server.metrics_headers)).text
         assert stored_by_visitors(after) == stored_by_visitors(text) + 1
         await client.close()
 
@@ -323,6 +323,6 @@ async def test_slow_consumer_is_cut_off_and_the_room_keeps_going(make_server) ->
     # never read, then the socket is aborted: reading it now ends in a close or a reset
     assert await asyncio.to_thread(raw_ws_read_until_closed, slow, 30.0)
     async with httpx.AsyncClient(base_url=server.url) as http:
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=server.metrics_headers)).text
     assert "clienta_slow_consumers_total 1.0" in metrics
     await fast.close()

@@ -71,7 +71,7 @@ async def test_redis_restart_recovers_and_loses_nothing(make_server, db) -> None
             r = await http.get(f"/v1/conversations/{welcome['conversation_id']}/messages",
                                headers=org.headers())
             texts = [m["text"] for m in r.json()["messages"]]
-            metrics = (await http.get("/metrics")).text
+            metrics = (await http.get("/metrics", headers=one.metrics_headers)).text
         assert [t for t in texts if t.startswith("during outage")] == [
             f"during outage {i}" for i in range(3)]
         assert "clienta_redis_listener_reconnects 1.0" in metrics

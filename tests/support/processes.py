@@ -42,6 +42,11 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_headers(self) -> dict[str, str]:
+        """/metrics on the public port wants CLIENTA_METRICS_TOKEN as a bearer token."""
+        return {"Authorization": f"Bearer {self.env.get('CLIENTA_METRICS_TOKEN', '')}"}
+
     def start(self, timeout: float = 30.0) -> ServerProcess:
         log = open(self.log_path, "ab")
         if self.proc is None:  # a restart's log is checked from where the last one ended

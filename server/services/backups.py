@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 from uuid import UUID
 
 import asyncpg
@@ -178,14 +179,16 @@ class BackupService:
                                     keys=self.keyring)
         try:
             async with db.pool.acquire() as conn:
-                found = await dumps.table_counts(conn)
+                # the pool's proxy is a Connection to asyncpg (isinstance), not to its stubs
+                found = await dumps.table_counts(cast(asyncpg.Connection, conn))
             mismatches = tuple((t, n, found.get(t)) for t, n in sorted(expected.items())
                                if found.get(t) != n)
             replayed = await KeyService(db, AuditLog(db), self.ledger).replay_erasures()
             opened, error = 0, None
             try:
                 async with db.pool.acquire() as conn:
-                    opened = await messages.open_sample(conn, db.keys, sample,
+                    opened = await messages.open_sample(cast(asyncpg.Connection, conn), db.keys,
+                                                        sample,
                                                         found.get("public.events", 0))
             except Exception as exc:  # the check's verdict, reported as its type only
                 error = type(exc).__name__
@@ -206,14 +209,15 @@ class BackupService:
         try:
             audit = AuditLog(db)
             async with db.pool.acquire() as conn:
-                orgs: list[UUID] = await dumps.org_ids(conn)
+                orgs: list[UUID] = await dumps.org_ids(cast(asyncpg.Connection, conn))  # as above
             actor = Actor.system("backup" if action is AuditAction.BACKUP_CREATED
                                  else "restore")
             for start in range(0, len(orgs), AUDIT_BATCH):
-                async with db.pool.acquire() as conn, conn.transaction():
+                async with db.pool.acquire() as proxy, proxy.transaction():
+                    tx = cast(asyncpg.Connection, proxy)  # as in _check
                     for org_id in orgs[start:start + AUDIT_BATCH]:
-                        await set_tenant(conn, org_id)
-                        await audit.record(conn, org_id, actor, action,
+                        await set_tenant(tx, org_id)
+                        await audit.record(tx, org_id, actor, action,
                                            Target(TargetKind.DATABASE, None), {"via": "cli"})
         finally:
             await db.close()

@@ -287,6 +287,7 @@ class PrivacyService:
                 if not await store.mark_mailed(conn, org_id, request_id, overdue, now):
                     continue  # another process got there first
                 row = await store.request_by_id(conn, org_id, request_id)
+                assert row is not None  # mark_mailed has just updated it
                 org_name = await conn.fetchval("SELECT name FROM orgs WHERE id = $1", org_id)
                 for email, locale in await billing_store.owners(conn, org_id):
                     rendered = templates.privacy_request_due(

@@ -66,6 +66,7 @@ async def figures(conn: asyncpg.Connection, org_id: UUID, start: datetime, end: 
     `tz`: days [{date, conversations, handed_over}], times {first, resolution: [p50, p90]
     or null, responded, resolved}, csat {score: n}, hours {hour: n}."""
     row = await conn.fetchrow(_FIGURES, org_id, start, end, tz)
+    assert row is not None  # aggregates alone: always one row
     return {k: json.loads(row[k]) for k in ("days", "times", "csat", "hours")}
 
 

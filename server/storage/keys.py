@@ -165,6 +165,7 @@ class Keyring:
                 " FROM (SELECT 1) one"
                 " LEFT JOIN visitor_keys vk ON vk.visitor_id = $2 AND vk.org_id = $1"
                 " LEFT JOIN org_keys ok ON ok.org_id = $1", org_id, visitor_id)
+            assert row is not None  # FROM (SELECT 1) LEFT JOINs: always one row
             subject = await self._subject(conn, row)
         self._visitors.put(visitor_id, subject)
         return subject

@@ -86,6 +86,7 @@ async def add_consent(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID,
         "INSERT INTO consent_records (id, org_id, visitor_id, notice_version, granted, source)"
         " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, notice_version, granted, source,"
         " created_at", uuid4(), org_id, visitor_id, notice_version, granted, source)
+    assert row is not None  # INSERT ... RETURNING: one row
     return _consent(row)
 
 
@@ -139,6 +140,7 @@ async def visitor_export(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
     row = await conn.fetchrow(
         "SELECT id, name, email, locale, created_at, restricted, objection, erased_at,"
         " reported_minor_at FROM visitors WHERE org_id = $1 AND id = $2", org_id, visitor_id)
+    assert row is not None  # the caller found the visitor in this transaction
     out: dict[str, Any] = {"visitor": {
         "id": str(visitor_id),
         "name": _open(subject, row["name"], associated(Field.VISITOR_NAME, org_id, visitor_id)),
@@ -268,11 +270,13 @@ async def add_request(conn: asyncpg.Connection, org_id: UUID, *, kind: str,
                       received_at: datetime, due_at: datetime, verified_by: UUID | None,
                       created_by: UUID | None, request_id: UUID | None = None
                       ) -> asyncpg.Record:
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "INSERT INTO privacy_requests (id, org_id, kind, visitor_id, subject_email, source,"
         " received_at, due_at, verified_by, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7,"
         f" $8, $9, $10) RETURNING {_REQ_COLS}", request_id or uuid4(), org_id, kind,
         visitor_id, sealed_email, source, received_at, due_at, verified_by, created_by)
+    assert row is not None  # INSERT ... RETURNING: one row
+    return row
 
 
 async def complete_request(conn: asyncpg.Connection, org_id: UUID, request_id: UUID,

@@ -163,6 +163,7 @@ class VisitorSession:
         return True
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
+        assert self.org is not None  # run() sets it before the first frame
         t = frame["t"]
         if not self.stored:
             if t in UNSTORED_NOOPS:

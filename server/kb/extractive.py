@@ -70,7 +70,7 @@ def best_sentences(question: str, text: str, *, max_chars: int = MAX_ANSWER_CHAR
     return answer
 
 
-def extractive_answer(question: str, passages: list[Passage], locale: str | None) -> str:
+def extractive_answer(question: str, passages: Sequence[Passage], locale: str | None) -> str:
     """The best passage's answer for a question,answer pair, else its best sentences."""
     del locale  # quoted text keeps the document's language
     for passage in passages[:3]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-NAMES: tuple[str, ...] = ("connections", "chat", "stream", "resume", "fanout", "peer")
+NAMES: tuple[str, ...] = ("connections", "chat", "stream", "resume", "fanout", "peer",
+                          "insights")
 
 
 def load(name: str) -> ModuleType:

@@ -43,11 +43,14 @@ CONSOLE_SOURCES = (
     "shared/protocol.js",
     "shared/connection.js",
     "shared/format.js",
+    "console/i18n.js",
     "console/http.js",
     "console/state.js",
     "console/view.js",
     "console/audit.js",
     "console/billing.js",
+    "console/history.js",
+    "console/insights.js",
     "console/main.js",
 )
 

@@ -7,6 +7,8 @@ function startConsole() {
   var audit = createAuditView(function () { return session && session.token; });
   var billing = createBillingView(function () { return session && session.token; },
                                   function () { return session && session.role; });
+  var pastView = createHistoryView(function () { return session && session.token; });
+  var insights = createInsightsView(function () { return session && session.token; });
   var typingOn = false, typingTimer = null, theirTimer = null;
   // a static build (clienta widget build) names the API origin: HTTP goes through the
   // CDN's rewrite of /v1/, the socket straight to the API (CDNs proxy no websockets)
@@ -179,6 +181,8 @@ function startConsole() {
     view.header(null);
     audit.show(false);
     billing.allow(false);
+    pastView.allow(false);
+    insights.allow(false);
     $('audit-toggle').hidden = true;
     view.login(true, message);
   }
@@ -193,6 +197,8 @@ function startConsole() {
       // The audit log is for owners and admins; the server refuses anyone else anyway.
       $('audit-toggle').hidden = !(s.role === 'owner' || s.role === 'admin');
       billing.allow(s.role === 'owner' || s.role === 'admin');
+      pastView.allow(true);  // every role reads history; insights are for managers
+      insights.allow(s.role === 'owner' || s.role === 'admin');
       view.login(false);
       view.conn('Connecting…');
       conn.start();
@@ -273,4 +279,5 @@ function startConsole() {
   view.login(true);
 }
 
+setConsoleLocale(pickConsoleLocale());  // the saved choice, else the browser's language
 startConsole();

@@ -162,7 +162,8 @@ class KnowledgeBase:
         best_score: float | None,
     ) -> None:
         async with self.db.unit_of_work(org_id) as conn:
-            await store.record_unanswered(conn, org_id, conversation_id=conversation_id,
+            await store.record_unanswered(conn, self.db.keys, org_id,
+                                          conversation_id=conversation_id,
                                           question=question, best_score=best_score)
 
     async def unanswered(self, org_id: UUID, limit: int = 50) -> list[UnansweredQuestion]:

@@ -99,7 +99,7 @@ class AccountLinks:
             rendered = templates.password_reset(
                 locale, url=f"{self.policy.public_url}/console#reset={token}",
                 minutes=max(1, round(self.policy.reset_ttl.total_seconds() / 60)))
-            await mail_outbox.enqueue(conn, org_id, templates.MailKind.PASSWORD_RESET,
+            await mail_outbox.enqueue(conn, self.db.keys, org_id, templates.MailKind.PASSWORD_RESET,
                                       Mail(stored_email, rendered.subject, rendered.text,
                                            rendered.html, locale))
             await self.audit.record(conn, org_id, Actor.anonymous(address),
@@ -165,7 +165,7 @@ class AccountLinks:
         rendered = templates.email_verify(
             locale, url=f"{self.policy.public_url}/console#verify={token}",
             days=max(1, round(self.policy.verify_ttl.total_seconds() / 86400)))
-        await mail_outbox.enqueue(conn, org_id, templates.MailKind.EMAIL_VERIFY,
+        await mail_outbox.enqueue(conn, self.db.keys, org_id, templates.MailKind.EMAIL_VERIFY,
                                   Mail(email, rendered.subject, rendered.text, rendered.html,
                                        locale))
 

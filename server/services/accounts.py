@@ -154,7 +154,7 @@ class AccountService:
                     return
                 await set_tenant(conn, owner.org_id)
                 await mail_outbox.enqueue(
-                    conn, owner.org_id, templates.MailKind.EXISTING_ACCOUNT,
+                    conn, self.db.keys, owner.org_id, templates.MailKind.EXISTING_ACCOUNT,
                     Mail(email, rendered.subject, rendered.text, rendered.html,
                          templates.DEFAULT_LOCALE))
         except Exception as exc:

@@ -64,6 +64,7 @@ class AgentService:
             out = []
             for conv in rows:
                 visitor = await convs.visitor_details(conn, self.db.keys, org_id, conv.visitor_id)
+                conv = await convs.opened(conn, self.db.keys, conv)
                 out.append(summary_of(conv, visitor, previews.get(conv.id)))
         return out
 

@@ -274,8 +274,8 @@ class BillingService:
             rendered = templates.plan_changed(locale, org_name=org.name if org else "",
                                               old=old.value, new=new.value,
                                               billing_url=self.billing_url)
-            await queue_mail(conn, org_id, templates.MailKind.PLAN_CHANGED, email, locale,
-                             rendered)
+            await queue_mail(conn, self.db.keys, org_id, templates.MailKind.PLAN_CHANGED,
+                             email, locale, rendered)
         self.meter.outbox.wake()
 
     async def _invoice_in(self, conn: asyncpg.Connection, payments: PaymentProvider,
@@ -305,5 +305,5 @@ class BillingService:
                     date=invoice.issued_at.date().isoformat(),
                     url=invoice.url or self.billing_url)
                 mail_kind = templates.MailKind.RECEIPT
-            await queue_mail(conn, org_id, mail_kind, email, locale, rendered)
+            await queue_mail(conn, self.db.keys, org_id, mail_kind, email, locale, rendered)
         self.meter.outbox.wake()

@@ -277,7 +277,8 @@ class ConversationService:
             conv = await convs.get(conn, org_id, conversation_id)
             if conv is None:
                 return None
-            return conv, await convs.visitor_details(conn, self.db.keys, org_id, conv.visitor_id)
+            return (await convs.opened(conn, self.db.keys, conv),
+                    await convs.visitor_details(conn, self.db.keys, org_id, conv.visitor_id))
 
     async def history(self, org_id: UUID, conversation_id: UUID, after: int,
                       limit: int) -> list[messages.StoredEvent] | None:
@@ -294,6 +295,7 @@ class ConversationService:
             conv = await convs.get(conn, org_id, conversation_id)
             if conv is None:
                 return None
+            conv = await convs.opened(conn, self.db.keys, conv)
             visitor = await convs.visitor_details(conn, self.db.keys, org_id, conv.visitor_id)
             preview = (await messages.previews(conn, self.db.keys, org_id, [conversation_id])).get(
                 conversation_id)

@@ -74,7 +74,8 @@ class MailOutbox:
         fixes the clock for this pass (tests), else the worker's clock is read."""
         at = now or self.clock()
         async with self.db.system(SystemJob.MAIL_OUTBOX) as conn:
-            claimed = await store.claim(conn, at, timedelta(seconds=self.policy.lease_s),
+            claimed = await store.claim(conn, self.db.keys, at,
+                                        timedelta(seconds=self.policy.lease_s),
                                         self.policy.batch)
         if claimed:
             await asyncio.gather(*(self._deliver(c, now) for c in claimed))
@@ -87,6 +88,8 @@ class MailOutbox:
 
     async def _deliver(self, claimed: store.Claimed, now: datetime | None) -> None:
         try:
+            if claimed.mail is None:  # crypto-shredded with its org: nothing to send
+                raise MailError("key_erased", permanent=True)
             provider_id = await self.mailer.send(claimed.mail, str(claimed.id))
             error: MailError | None = None
         except MailError as exc:

@@ -25,6 +25,7 @@ from server.storage import accounts as accounts_store
 from server.storage import billing as store
 from server.storage import mail_outbox
 from server.storage.db import Database
+from server.storage.keys import Keyring
 
 log = logging.getLogger("clienta.billing")
 
@@ -196,8 +197,8 @@ class Meter:
                 locale, org_name=org.name if org else "", plan=standing.plan.value,
                 metric=metric.value, used=used, limit=limit, percent=percent,
                 billing_url=f"{self.policy.public_url}/console#billing")
-            await queue_mail(conn, org_id, templates.MailKind.USAGE_ALERT, email, locale,
-                           rendered)
+            await queue_mail(conn, self.db.keys, org_id, templates.MailKind.USAGE_ALERT, email,
+                             locale, rendered)
         return True
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -214,7 +215,7 @@ class Meter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def queue_mail(conn: asyncpg.Connection, org_id: UUID, kind: str, email: str,
-                          locale: str, rendered: templates.Rendered) -> None:
-    await mail_outbox.enqueue(conn, org_id, kind, Mail(email, rendered.subject, rendered.text,
-                                                       rendered.html, locale))
+async def queue_mail(conn: asyncpg.Connection, keys: Keyring, org_id: UUID, kind: str,
+                     email: str, locale: str, rendered: templates.Rendered) -> None:
+    await mail_outbox.enqueue(conn, keys, org_id, kind, Mail(email, rendered.subject,
+                                                             rendered.text, rendered.html, locale))

@@ -112,7 +112,7 @@ class Notifications:
                      unsubscribe: tuple[NoticeKind, UUID] | None) -> None:
         headers = () if unsubscribe is None else unsubscribe_headers(
             self.unsubscribe_url(unsubscribe[0], org_id, unsubscribe[1]))
-        await mail_outbox.enqueue(conn, org_id, kind, Mail(
+        await mail_outbox.enqueue(conn, self.db.keys, org_id, kind, Mail(
             to, rendered.subject, rendered.text, rendered.html, locale, headers))
 
     async def _lines(self, conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,

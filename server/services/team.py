@@ -172,7 +172,8 @@ class TeamService:
                 locale, org_name=org_name, actor=actor.name or actor.email,
                 member=target.name or target.email, old=old.value, new=new.value,
                 team_url=f"{self.policy.public_url}/console#team")
-            await mail_outbox.enqueue(conn, actor.org_id, templates.MailKind.ROLE_CHANGED,
+            await mail_outbox.enqueue(conn, self.db.keys, actor.org_id,
+                                      templates.MailKind.ROLE_CHANGED,
                                       Mail(email, rendered.subject, rendered.text,
                                            rendered.html, locale))
 
@@ -221,7 +222,7 @@ class TeamService:
             locale, org_name=org.name if org else "", inviter=actor.name or actor.email,
             role=role, url=f"{self.policy.public_url}/console#invite={token}",
             days=max(1, round(self.policy.invite_ttl.total_seconds() / 86400)))
-        await mail_outbox.enqueue(conn, actor.org_id, templates.MailKind.INVITE,
+        await mail_outbox.enqueue(conn, self.db.keys, actor.org_id, templates.MailKind.INVITE,
                                   Mail(email, rendered.subject, rendered.text, rendered.html,
                                        locale))
 

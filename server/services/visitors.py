@@ -37,7 +37,7 @@ class VisitorService:
         org's inbox hears of it in the same transaction (services/notifications.py)."""
         queued = False
         async with self.db.unit_of_work(org_id) as conn:
-            await convs.set_followup_email(conn, org_id, conversation_id, email)
+            await convs.set_followup_email(conn, self.db.keys, org_id, conversation_id, email)
             await convs.update_visitor(conn, self.db.keys, org_id, visitor_id, name=None,
                                        email=email)
             if self.notifications is not None:
@@ -55,4 +55,4 @@ class VisitorService:
             conv = await convs.get(conn, org_id, conversation_id)
             if conv is None or conv.mode != Mode.CLOSED.value:
                 raise RatingRefused("a rating is taken once the conversation is closed")
-            await convs.set_csat(conn, org_id, conversation_id, score, comment)
+            await convs.set_csat(conn, self.db.keys, org_id, conversation_id, score, comment)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
-
+from server.storage import kb
 from server.storage.db import Database
 from server.storage.envelope import Field, associated, is_sealed
 from server.storage.keys import KeyDestroyed
@@ -24,8 +23,8 @@ async def run(db: Database, batch: int = 500) -> int:
     for org_id in orgs:
         total += await _events(db, org_id, batch)
         total += await _visitors(db, org_id, batch)
-        # conversations' follow-up address and rating comment, and unanswered questions,
-        # join once their read paths open them (_conversations, _unanswered are ready)
+        total += await _conversations(db, org_id, batch)
+        total += await _unanswered(db, org_id, batch)
     return total
 
 
@@ -107,9 +106,13 @@ async def _conversations(db: Database, org_id: UUID, batch: int) -> int:
                     values.append(value if value is None or is_sealed(value) else
                                   subject.key.seal_text(value,
                                                         associated(fld, r["org_id"], r["id"])))
-                await conn.execute("UPDATE conversations SET followup_email = $2,"
-                                   " csat_comment = $3 WHERE id = $1", r["id"], *values)
-                done += 1
+                # unless the visitor changed them meanwhile (their new values are sealed)
+                status = await conn.execute(
+                    "UPDATE conversations SET followup_email = $2, csat_comment = $3"
+                    " WHERE id = $1 AND followup_email IS NOT DISTINCT FROM $4"
+                    " AND csat_comment IS NOT DISTINCT FROM $5",
+                    r["id"], *values, r["followup_email"], r["csat_comment"])
+                done += status == "UPDATE 1"
             after = rows[-1]["id"]
 
 
@@ -124,22 +127,10 @@ async def _unanswered(db: Database, org_id: UUID, batch: int) -> int:
             if not rows:
                 return done
             for r in rows:
-                sealed = await seal_unanswered(conn, db, r["org_id"], r["conversation_id"],
-                                               r["id"], r["question"])
+                sealed = await kb.seal_question(conn, db.keys, r["org_id"],
+                                                r["conversation_id"], r["id"], r["question"])
                 if sealed is not None:
-                    await conn.execute("UPDATE kb_unanswered SET question = $2 WHERE id = $1",
-                                       r["id"], sealed)
+                    await conn.execute("UPDATE kb_unanswered SET question = $2 WHERE id = $1"
+                                       " AND question = $3", r["id"], sealed, r["question"])
                     done += 1
             after = rows[-1]["id"]
-
-
-async def seal_unanswered(conn: asyncpg.Connection, db: Database, org_id: UUID,
-                          conversation_id: UUID | None, row_id: UUID, text: str) -> str | None:
-    """An unanswered question is the visitor's words: under their key when the
-    conversation is known, else under the org's. None: the visitor's key is gone."""
-    ad = associated(Field.UNANSWERED, org_id, row_id)
-    if conversation_id is not None:
-        subject = await db.keys.for_conversation(conn, org_id, conversation_id)
-        if subject is not None:
-            return None if subject.key is None else subject.key.seal_text(text, ad)
-    return (await db.keys.org_key(conn, org_id)).seal_text(text, ad)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,8 +10,8 @@ from uuid import UUID
 import asyncpg
 
 from server.storage.blind_index import email_index
-from server.storage.envelope import Field, associated, is_sealed
-from server.storage.keys import Keyring
+from server.storage.envelope import DataKey, Field, Undecryptable, associated, is_sealed
+from server.storage.keys import KeyDestroyed, Keyring
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,17 +201,57 @@ async def bump_unresolved(conn: asyncpg.Connection, org_id: UUID, conversation_i
     ) or 0
 
 
-async def set_followup_email(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID,
-                             email: str) -> None:
+async def _conversation_key(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
+                            conversation_id: UUID) -> DataKey:
+    subject = await keys.for_conversation(conn, org_id, conversation_id)
+    if subject is None:
+        raise KeyDestroyed("no such conversation")  # nothing is stored for it either way
+    return subject.usable()
+
+
+async def set_followup_email(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
+                             conversation_id: UUID, email: str) -> None:
+    """Sealed under the visitor's key (docs/privacy.md)."""
+    key = await _conversation_key(conn, keys, org_id, conversation_id)
     await conn.execute(
         "UPDATE conversations SET followup_email = $3 WHERE org_id = $1 AND id = $2",
-        org_id, conversation_id, email,
+        org_id, conversation_id,
+        key.seal_text(email, associated(Field.FOLLOWUP_EMAIL, org_id, conversation_id)),
     )
 
 
-async def set_csat(conn: asyncpg.Connection, org_id: UUID, conversation_id: UUID, score: int,
-                   comment: str | None) -> None:
+async def set_csat(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
+                   conversation_id: UUID, score: int, comment: str | None) -> None:
+    """The comment sealed under the visitor's key (docs/privacy.md)."""
+    sealed = None
+    if comment is not None:
+        key = await _conversation_key(conn, keys, org_id, conversation_id)
+        sealed = key.seal_text(comment, associated(Field.CSAT_COMMENT, org_id, conversation_id))
     await conn.execute(
         "UPDATE conversations SET csat_score = $3, csat_comment = $4 WHERE org_id = $1 AND id = $2",
-        org_id, conversation_id, score, comment,
+        org_id, conversation_id, score, sealed,
     )
+
+
+_SEALED_FIELDS = (("followup_email", Field.FOLLOWUP_EMAIL), ("csat_comment", Field.CSAT_COMMENT))
+
+
+async def opened(conn: asyncpg.Connection, keys: Keyring, conv: Conversation) -> Conversation:
+    """`conv` with its follow-up address and rating comment in clear, for what shows them
+    (rows from before encryption read as they are; an erased visitor's read as None)."""
+    sealed = [name for name, _ in _SEALED_FIELDS
+              if (value := getattr(conv, name)) and is_sealed(value)]
+    if not sealed:
+        return conv
+    subject = await keys.for_conversation(conn, conv.org_id, conv.id)
+    changes: dict[str, str | None] = {}
+    for name, fld in _SEALED_FIELDS:
+        if name not in sealed:
+            continue
+        try:
+            key = subject.usable() if subject is not None else None
+            changes[name] = None if key is None else key.open_text(
+                getattr(conv, name), associated(fld, conv.org_id, conv.id))
+        except Undecryptable:
+            changes[name] = None  # erased, or not this row's: shown as absent
+    return replace(conv, **changes)

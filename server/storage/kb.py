@@ -297,15 +297,31 @@ async def org_threshold(conn: asyncpg.Connection, org_id: UUID) -> float | None:
     return None if value is None else float(value)
 
 
+async def seal_question(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
+                        conversation_id: UUID | None, row_id: UUID, text: str) -> str | None:
+    """An unanswered question is the visitor's words: sealed under their key when the
+    conversation is known, else under the org's. None: the visitor's key is erased."""
+    ad = associated(Field.UNANSWERED, org_id, row_id)
+    if conversation_id is not None:
+        subject = await keys.for_conversation(conn, org_id, conversation_id)
+        if subject is not None:
+            return None if subject.key is None else subject.key.seal_text(text, ad)
+    return (await keys.org_key(conn, org_id)).seal_text(text, ad)
+
+
 async def record_unanswered(
-    conn: asyncpg.Connection, org_id: UUID, *, conversation_id: UUID | None, question: str,
-    best_score: float | None,
-) -> UUID:
+    conn: asyncpg.Connection, keys: Keyring, org_id: UUID, *, conversation_id: UUID | None,
+    question: str, best_score: float | None,
+) -> UUID | None:
+    """None: not kept (the asker was erased meanwhile)."""
     row_id = uuid4()
+    sealed = await seal_question(conn, keys, org_id, conversation_id, row_id, question[:4000])
+    if sealed is None:
+        return None
     await conn.execute(
         """INSERT INTO kb_unanswered (id, org_id, conversation_id, question, best_score)
            VALUES ($1, $2, $3, $4, $5)""",
-        row_id, org_id, conversation_id, question[:4000], best_score,
+        row_id, org_id, conversation_id, sealed, best_score,
     )
     return row_id
 

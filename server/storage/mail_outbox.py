@@ -1,8 +1,8 @@
 """The mail outbox: `enqueue` in the caller's transaction, claims under a lease, outcomes.
 
 The only reader and writer of a queued message's content (recipient, subject, bodies):
-they are personal data, stored as one value (`_seal`/`_open`, where encryption at rest
-goes) and blanked as soon as the row is sent or given up."""
+they are personal data, stored as one value sealed under the org's key (bound to the row
+id: docs/privacy.md) and blanked as soon as the row is sent or given up."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from server.mail.base import Mail
+from server.storage.envelope import Field, Undecryptable, associated
+from server.storage.keys import Keyring
 
 _FORMAT = 1
+_PLAIN = ord("{")  # a row queued before encryption at rest: its JSON as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,46 +28,62 @@ class Claimed:
     id: UUID
     org_id: UUID
     kind: str
-    mail: Mail
+    mail: Mail | None  # None: it no longer opens (the org's key was erased)
     attempts: int  # this one included
     lease_token: UUID
 
 
-def _seal(mail: Mail) -> bytes:
+def _encode(mail: Mail) -> bytes:
     return json.dumps({
         "v": _FORMAT, "to": mail.to, "subject": mail.subject, "text": mail.text,
         "html": mail.html, "locale": mail.locale, "headers": [list(h) for h in mail.headers],
     }, ensure_ascii=False).encode()
 
 
-def _open(content: bytes) -> Mail:
+def _decode(content: bytes) -> Mail:
     value = json.loads(content)
     return Mail(value["to"], value["subject"], value["text"], value["html"], value["locale"],
                 tuple((name, v) for name, v in value["headers"]))
 
 
-async def enqueue(conn: asyncpg.Connection, org_id: UUID, kind: str, mail: Mail) -> UUID:
+async def enqueue(conn: asyncpg.Connection, keys: Keyring, org_id: UUID, kind: str,
+                  mail: Mail) -> UUID:
     """Queue `mail` in the caller's transaction: it is sent if and only if that commits.
     The row's id is the provider's idempotency key."""
     mail_id = uuid4()
+    key = await keys.org_key(conn, org_id)
     await conn.execute(
         "INSERT INTO mail_outbox (id, org_id, kind, content) VALUES ($1, $2, $3, $4)",
-        mail_id, org_id, kind, _seal(mail))
+        mail_id, org_id, kind, key.seal(_encode(mail), associated(Field.MAIL, org_id, mail_id)))
     return mail_id
 
 
-async def claim(conn: asyncpg.Connection, now: datetime, lease: timedelta,
+async def _open(conn: asyncpg.Connection, keys: Keyring, org_id: UUID, mail_id: UUID,
+                content: bytes) -> Mail | None:
+    if content[:1] == bytes((_PLAIN,)):
+        return _decode(content)
+    try:
+        key = await keys.org_key(conn, org_id)
+        return _decode(key.open(content, associated(Field.MAIL, org_id, mail_id)))
+    except Undecryptable:
+        return None
+
+
+async def claim(conn: asyncpg.Connection, keys: Keyring, now: datetime, lease: timedelta,
                 limit: int) -> list[Claimed]:
     """Take up to `limit` due rows that nobody holds. SKIP LOCKED lets concurrent claims
     pass each other; the lease keeps a row from the others after this commits, until the
     holder records an outcome or the lease runs out (a crashed holder). Every org's rows:
     only inside Database.system (a job function of migrations/0011); the outcomes are
-    recorded in each row's own org."""
+    recorded in each row's own org. Each row is opened with its org's key (a lookup on a
+    miss names that org, as row-level security wants)."""
     token = uuid4()
     rows = await conn.fetch(
         "SELECT id, org_id, kind, content, attempts FROM clienta_mail_claim($1, $2, $3, $4)",
         now, now + lease, limit, token)
-    return [Claimed(r["id"], r["org_id"], r["kind"], _open(r["content"]), r["attempts"], token)
+    return [Claimed(r["id"], r["org_id"], r["kind"],
+                    await _open(conn, keys, r["org_id"], r["id"], r["content"]),
+                    r["attempts"], token)
             for r in rows]
 
 

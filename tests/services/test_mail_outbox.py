@@ -24,7 +24,10 @@ from server.mail.resend_client import ResendMailer
 from server.services.mail_outbox import MailOutbox, OutboxPolicy
 from server.storage import accounts, mail_outbox
 from server.storage.db import Database, SystemJob
+from server.storage.envelope import MasterKey, MasterKeys
+from server.storage.keys import Keyring, destroy_org_key
 from server.storage.migrate import apply_migrations
+from tests.conftest import TEST_MASTER_KEY
 from tests.fakes.resend_server import FakeResend
 from tests.storage.databases import fresh_database
 
@@ -43,7 +46,8 @@ async def mail_url(database_url: str) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def mail_db(mail_url: str) -> AsyncIterator[Database]:
-    db = await Database.connect(mail_url, min_size=1, max_size=4)
+    db = await Database.connect(mail_url, min_size=1, max_size=4, keys=Keyring(
+        MasterKeys(MasterKey.parse(TEST_MASTER_KEY))))
     yield db
     await db.close()
 
@@ -85,8 +89,8 @@ def reply_mail(to: str, locale: str = "en", agent: str = "Ann") -> Mail:
 
 async def queue(db: Database, org_id: uuid.UUID, mail: Mail) -> uuid.UUID:
     async with db.unit_of_work(org_id) as conn:
-        return await mail_outbox.enqueue(conn, org_id, templates.MailKind.CONVERSATION_REPLY,
-                                         mail)
+        return await mail_outbox.enqueue(conn, db.keys, org_id,
+                                         templates.MailKind.CONVERSATION_REPLY, mail)
 
 
 async def row(db: Database, mail_id: uuid.UUID) -> dict:
@@ -104,6 +108,9 @@ async def test_a_queued_mail_is_sent_once_under_its_row_id(db: Database,
                                                            fake: FakeResend) -> None:
     org_id = await new_org(db)
     mail_id = await queue(db, org_id, reply_mail("visitor@example.com"))
+    # queued: sealed under the org's key, nothing of it readable in the row
+    queued = (await row(db, mail_id))["content"]
+    assert b"visitor@example.com" not in queued and b"refund" not in queued
     outbox = resend_outbox(db, fake)
     t = later(0)
     assert await outbox.run_once(now=t) == 1
@@ -129,7 +136,7 @@ async def test_mail_of_a_rolled_back_change_is_never_queued(db: Database) -> Non
     org_id = await new_org(db)
     with pytest.raises(RuntimeError):
         async with db.unit_of_work(org_id) as conn:
-            await mail_outbox.enqueue(conn, org_id, templates.MailKind.CONVERSATION_REPLY,
+            await mail_outbox.enqueue(conn, db.keys, org_id, templates.MailKind.CONVERSATION_REPLY,
                                       reply_mail("nobody@example.com"))
             raise RuntimeError("the change failed")
     async with db.pool.acquire() as conn:
@@ -207,7 +214,8 @@ async def test_two_workers_on_two_pools_never_send_one_row_twice(
     org_id = await new_org(db)
     ids = {await queue(db, org_id, reply_mail(f"v{n}@example.com")) for n in range(24)}
     fake.latency_s = 0.02  # sends overlap the other worker's claims
-    other_db = await Database.connect(mail_url, min_size=1, max_size=2)
+    other_db = await Database.connect(mail_url, min_size=1, max_size=2, keys=Keyring(
+        MasterKeys(MasterKey.parse(TEST_MASTER_KEY))))
     try:
         policy = OutboxPolicy(batch=4, lease_s=60.0)
         workers = [resend_outbox(db, fake, policy), resend_outbox(other_db, fake, policy)]
@@ -236,7 +244,7 @@ async def test_a_send_cut_short_goes_out_again_under_the_same_key_and_once(
     mail_id = await queue(db, await new_org(db), reply_mail("crash@example.com"))
     t = later(0)
     async with db.system(SystemJob.MAIL_OUTBOX) as conn:
-        [held] = await mail_outbox.claim(conn, t, timedelta(seconds=60), 10)
+        [held] = await mail_outbox.claim(conn, db.keys, t, timedelta(seconds=60), 10)
     mailer = ResendMailer(fake.api_key, SENDER, base_url=fake.base_url, timeout_s=5)
     first_id = await mailer.send(held.mail, str(held.id))  # ...and the worker dies here
     outbox = resend_outbox(db, fake)
@@ -304,3 +312,26 @@ async def test_thai_mail_is_in_thai_in_both_parts(db: Database, tmp_path: Path) 
     page = message.get_body(("html",)).get_content()
     assert '<html lang="th">' in page and "สนทนาต่อ" in page
 
+
+
+async def test_a_row_queued_before_encryption_still_goes_and_an_erased_orgs_does_not(
+        db: Database, fake: FakeResend) -> None:
+    """A row queued in plaintext before encryption at rest is sent as it is; a sealed row
+    whose org key was destroyed meanwhile is given up (nothing of it can be sent)."""
+    old_org, erased_org = await new_org(db), await new_org(db)
+    plain = uuid.uuid4()
+    async with db.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO mail_outbox (id, org_id, kind, content) VALUES ($1, $2, 'reply', $3)",
+            plain, old_org, b'{"v": 1, "to": "old@example.com", "subject": "s", "text": "t",'
+            b' "html": "<p>t</p>", "locale": "en", "headers": []}')
+    sealed = await queue(db, erased_org, reply_mail("gone@example.com"))
+    async with db.unit_of_work(erased_org) as conn:
+        await destroy_org_key(conn, erased_org, datetime.now(UTC))
+    db.keys.forget_org(erased_org)
+    assert await resend_outbox(db, fake).run_once(now=later(0)) == 2
+    assert [d.body["to"] for d in fake.deliveries] == [["old@example.com"]]
+    assert (await row(db, plain))["status"] == "sent"
+    gone = await row(db, sealed)
+    assert gone["status"] == "failed" and gone["last_error"] == "key_erased"
+    assert gone["content"] is None

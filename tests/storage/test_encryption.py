@@ -17,18 +17,22 @@ import asyncpg
 import httpx
 import pgserver
 import pytest
+import redis.asyncio as aioredis
 
 from server.domain.audit import Actor
 from server.services.audit import AuditLog
 from server.services.keys import ErasureLedger, KeyService
+from server.storage import conversations as convs
+from server.storage import kb as kb_store
 from server.storage import messages
 from server.storage.db import Database
 from server.storage.envelope import MasterKey, MasterKeys, Undecryptable
 from server.storage.keys import Keyring
 from tests.conftest import TEST_MASTER_KEY
 from tests.support.api import OrgHandle
+from tests.support.mailbox import messages_to, text_of, wait_for_mail
 from tests.support.processes import ServerProcess
-from tests.support.wsclient import visitor
+from tests.support.wsclient import agent, visitor
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -217,3 +221,129 @@ async def test_an_erased_visitor_stays_erased_in_a_backup_restored_after(
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{restored_name}" WITH (FORCE)')
         await admin.close()
+
+
+async def _poll(fetch, ready, what: str, timeout: float = 20.0):
+    """`fetch()` until `ready(value)`, bounded."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await fetch()
+        if ready(value):
+            return value
+        assert loop.time() < deadline, f"{what} not seen within {timeout:g} s"
+        await asyncio.sleep(0.1)
+
+
+async def _raw_sql_hits(conn: asyncpg.Connection, marker: str) -> dict[str, int]:
+    """Rows of every table whose text (bytea as hex) holds the marker."""
+    hits = {}
+    tables = await conn.fetch(
+        "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS t FROM pg_tables"
+        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
+    for (table,) in tables:
+        n = await conn.fetchval(f"SELECT count(*) FROM {table} r WHERE r::text LIKE $1"
+                                " OR r::text LIKE $2", f"%{marker}%",
+                                f"%{marker.encode().hex()}%")
+        if n:
+            hits[table] = n
+    return hits
+
+
+async def _redis_hits(redis_url: str, marker: str) -> list[str]:
+    """Keys of every type whose value holds the marker (KEYS *, then each read by type)."""
+    client = aioredis.from_url(redis_url)
+    found = []
+    try:
+        for key in await client.keys("*"):
+            kind = (await client.type(key)).decode()
+            if kind == "string":
+                values = [await client.get(key)]
+            elif kind == "list":
+                values = await client.lrange(key, 0, -1)
+            elif kind == "hash":
+                values = [*(await client.hgetall(key)).items()]
+            elif kind == "set":
+                values = list(await client.smembers(key))
+            elif kind == "zset":
+                values = await client.zrange(key, 0, -1)
+            elif kind == "stream":
+                values = await client.xrange(key)
+            else:
+                values = []
+            if marker.encode() in repr((key, values)).encode() or marker in repr(values):
+                found.append(key.decode())
+    finally:
+        await client.aclose()
+    return found
+
+
+async def test_follow_up_rating_unanswered_question_and_mail_are_sealed_and_shredded(
+        clienta_server: ServerProcess, org: OrgHandle, db: Database, redis_url: str,
+        tmp_path: Path) -> None:
+    """A marker left as a follow-up address, a rating comment, a question the knowledge
+    base cannot answer (recorded for the business) and, through the follow-up, in a mail:
+    the product shows each, raw SQL over every table and every Redis key find none of it,
+    and once the visitor is erased none of it opens."""
+    marker = f"fu{uuid.uuid4().hex[:12]}"
+    address, question, comment = (f"{marker}@follow.test", f"{marker} zorblax warranty?",
+                                  f"{marker} rated")
+    guest, welcome = await visitor(clienta_server.ws_url, org.site_key)
+    conv = welcome["conversation_id"]
+    await guest.send({"t": "msg", "id": "q1", "text": question})  # ids are not sealed
+    await guest.expect("ack", id="q1")
+    # nothing in the (empty) knowledge base covers it: recorded, and handed to people
+    await guest.expect("mode", mode="queued")
+    await guest.send({"t": "email", "email": address})
+    await guest.expect("msg", followup_email=True)
+    desk_user = await org.add_user("agent", "Desk")
+    desk, _ = await agent(clienta_server.ws_url, desk_user["token"])
+    await desk.send({"t": "claim", "conversation_id": conv})
+    await guest.expect("mode", mode="agent")
+    await desk.send({"t": "close", "conversation_id": conv})
+    await guest.expect("mode", mode="closed")
+    await guest.send({"t": "csat", "score": 4, "comment": comment})
+    await desk.close()
+
+    # the product shows each of them
+    mail = await wait_for_mail(Path(clienta_server.env["CLIENTA_HOME"]) / "mail",
+                               org.owner_email, subject_has="")
+    async with httpx.AsyncClient(base_url=clienta_server.url, timeout=30,
+                                 headers=org.headers()) as http:
+        async def summary() -> dict:
+            return (await http.get(f"/v1/conversations/{conv}")).json()
+        shown = await _poll(summary, lambda s: s.get("csat", {}).get("comment") == comment,
+                            "the rating comment")
+        assert shown["followup_email"] == address
+
+        async def unanswered() -> list[str]:
+            r = await http.get("/v1/kb/unanswered")
+            return [q["question"] for q in r.json()["questions"]]
+        await _poll(unanswered, lambda qs: question in qs, "the unanswered question")
+    inbox_mails = [m for m in messages_to(Path(clienta_server.env["CLIENTA_HOME"]) / "mail",
+                                          org.owner_email) if address in text_of(m)]
+    assert inbox_mails, f"no follow-up mail naming the address (last: {mail['Subject']})"
+
+    # ...and nothing of it is readable where it is kept
+    async with db.pool.acquire() as conn:
+        assert await _raw_sql_hits(conn, marker) == {}
+        sealed = await conn.fetchrow(
+            "SELECT followup_email, csat_comment FROM conversations WHERE id = $1",
+            UUID(conv))
+        assert all(v.startswith("\x01") for v in sealed.values())
+        visitor_id = await conn.fetchval("SELECT visitor_id FROM conversations WHERE id = $1",
+                                         UUID(conv))
+    assert await _redis_hits(redis_url, marker) == []
+
+    # erased: a fresh process's keyring opens none of it
+    keys = KeyService(db, AuditLog(db), ErasureLedger(tmp_path / "erasures.jsonl"))
+    await keys.erase_visitor(UUID(org.org_id), visitor_id, Actor.system("test"))
+    fresh = Database(db.pool, db.message_pool, keys=_keyring(TEST_MASTER_KEY))
+    async with fresh.unit_of_work(org.org_id) as conn:
+        got = await convs.get(conn, UUID(org.org_id), UUID(conv))
+        assert got is not None
+        after = await convs.opened(conn, fresh.keys, got)
+        questions = await kb_store.list_unanswered(conn, fresh.keys, UUID(org.org_id),
+                                                   limit=500)
+    assert after.followup_email is None and after.csat_comment is None
+    assert not [q for q in questions if marker in q.question]

@@ -85,7 +85,7 @@ def _record(data: Mapping[str, Any]) -> ChargeRecord:
 
 class OmisePayments:
     name = "omise"
-    methods = (Method.CARD, Method.PROMPTPAY)
+    methods: tuple[Method, ...] = (Method.CARD, Method.PROMPTPAY)
 
     def __init__(self, secret_key: str, public_key: str | None, *,
                  api_base: str | None = None, vault_base: str | None = None,

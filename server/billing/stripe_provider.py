@@ -64,7 +64,7 @@ def _status(value: str) -> Status:
 
 class StripePayments:
     name = "stripe"
-    methods = (Method.CARD,)
+    methods: tuple[Method, ...] = (Method.CARD,)
 
     def __init__(self, secret_key: str, webhook_secret: str, prices: Mapping[Plan, str], *,
                  api_base: str | None = None, timeout_s: float = 20.0,

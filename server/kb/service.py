@@ -8,9 +8,12 @@ import contextlib
 import csv
 import io
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
+
+import asyncpg
 
 from server.domain.knowledge import (
     ChunkInfo,
@@ -129,8 +132,8 @@ class KnowledgeBase:
                 with contextlib.suppress(Exception):
                     await closer()
 
-    def _spawn(self, coro: object, job: _Job | None) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], job: _Job | None) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
         self._jobs[task] = job
         task.add_done_callback(self._finished)
         return task
@@ -251,6 +254,7 @@ class KnowledgeBase:
             return await self._ingest_later(org_id, upload, doc_id, kind, title)
         parsed = await asyncio.to_thread(self._parse, upload, kind)
         prepared = await ingest.prepare(parsed, self.embedder, self.settings.kb_chunk_chars)
+        gen: int | None  # begin_replace finds no row for a document deleted meanwhile
         async with self.db.unit_of_work(org_id) as conn:
             if doc_id is None:
                 doc_id = await store.insert_document(
@@ -258,7 +262,7 @@ class KnowledgeBase:
                     filename=upload.filename, status=DocStatus.PROCESSING,
                     byte_count=len(upload.data),
                 )
-                gen: int | None = 1
+                gen = 1
             else:
                 gen = await store.begin_replace(
                     conn, org_id, doc_id, title=prepared.title, url=upload.url, kind=kind,
@@ -280,6 +284,7 @@ class KnowledgeBase:
             raise Busy("the server is shutting down; retry shortly")
         if sum(1 for j in self._jobs.values() if j is not None) >= self._max_jobs:
             raise Busy("too many documents are being processed; retry shortly")
+        gen: int | None  # begin_replace finds no row for a document deleted meanwhile
         async with self.db.unit_of_work(org_id) as conn:
             if doc_id is None:
                 doc_id = await store.insert_document(
@@ -287,7 +292,7 @@ class KnowledgeBase:
                     filename=upload.filename, status=DocStatus.PROCESSING,
                     byte_count=len(upload.data),
                 )
-                gen: int | None = 1
+                gen = 1
             else:
                 gen = await store.begin_replace(
                     conn, org_id, doc_id, title=title, url=upload.url, kind=kind,
@@ -341,7 +346,9 @@ class KnowledgeBase:
             lock_tx = lock_conn.transaction()
             try:
                 await lock_tx.start()
-                locked = await store.try_org_reindex_lock(lock_conn, org_id)
+                # the pool's proxy is a Connection to asyncpg (isinstance), not to its stubs
+                locked = await store.try_org_reindex_lock(
+                    cast(asyncpg.Connection, lock_conn), org_id)
             except BaseException:
                 await self.db.pool.release(lock_conn)  # its reset rolls the transaction back
                 raise
@@ -375,13 +382,15 @@ class KnowledgeBase:
         # one worker of several does it: the others skip while the lock is held (locks
         # are transaction-level, held by open transactions, so a pooler keeps them)
         async with self.db.pool.acquire() as lock_conn, lock_conn.transaction():
-            if not await store.try_reindex_lock(lock_conn):
+            # the pool's proxy is a Connection to asyncpg (isinstance), not to its stubs
+            if not await store.try_reindex_lock(cast(asyncpg.Connection, lock_conn)):
                 return
             async with self.db.system(SystemJob.KB_RECOVERY) as conn:
                 orgs = await store.orgs_with_stale_chunks_all_orgs(conn, self.embedder.name)
             for org_id in orgs:
                 async with self.db.pool.acquire() as org_conn, org_conn.transaction():
-                    if not await store.try_org_reindex_lock(org_conn, org_id):
+                    if not await store.try_org_reindex_lock(cast(asyncpg.Connection, org_conn),
+                                                            org_id):
                         continue  # staff asked for one: it is running already
                     count = await self.reindex(org_id)
                 log.info("re-embedded %d chunks of org %s with %s", count, org_id,

@@ -58,6 +58,7 @@ async def insert_conversation_for(conn: asyncpg.Connection, org_id: UUID, visito
         f" RETURNING {_COLS}",
         visitor_id, org_id, locale, conversation_id,
     )
+    assert row is not None  # INSERT ... RETURNING: one row
     return _conv(row)
 
 
@@ -244,7 +245,7 @@ async def opened(conn: asyncpg.Connection, keys: Keyring, conv: Conversation) ->
     if not sealed:
         return conv
     subject = await keys.for_conversation(conn, conv.org_id, conv.id)
-    changes: dict[str, str | None] = {}
+    changes: dict[str, Any] = {}  # str | None each: replace() checks no **dict by key
     for name, fld in _SEALED_FIELDS:
         if name not in sealed:
             continue

@@ -171,7 +171,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     meter = Meter(db, mail, meter_policy)
     chat = build_chat_provider(settings, extractive_answer)  # offline: quotes the KB
     bot = BotRunner(db, hub, conversation_service, chat, metrics,
-                    StreamTexts(broker.command),
+                    StreamTexts(broker.command, db),
                     delta_window_s=settings.delta_window_s,
                     max_unresolved_turns=settings.max_unresolved_turns,
                     knowledge=Grounding(knowledge), admission=admission, meter=meter)

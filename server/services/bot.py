@@ -180,7 +180,7 @@ class BotRunner:
         key = str(conversation_id)
         # announce the stream before checking the mode: a claim racing with this start
         # either sees the stream (and stops it) or this check sees the agent
-        await self.texts.start(key, stream_id)
+        await self.texts.start(key, stream_id, org_id)
         async with self.db.unit_of_work(org_id) as conn:
             conv = await convs.get(conn, org_id, conversation_id)
         if conv is None or conv.mode != Mode.BOT:

@@ -19,9 +19,11 @@ import pgserver
 import pytest
 import redis.asyncio as aioredis
 
+from server.broker.redis import RedisBroker
 from server.domain.audit import Actor
 from server.services.audit import AuditLog
 from server.services.keys import ErasureLedger, KeyService
+from server.services.stream_texts import StreamTexts
 from server.storage import conversations as convs
 from server.storage import kb as kb_store
 from server.storage import messages
@@ -347,3 +349,48 @@ async def test_follow_up_rating_unanswered_question_and_mail_are_sealed_and_shre
                                                    limit=500)
     assert after.followup_email is None and after.csat_comment is None
     assert not [q for q in questions if marker in q.question]
+
+
+async def test_a_live_stream_is_sealed_in_redis_read_on_another_process_and_shredded(
+        clienta_server: ServerProcess, org: OrgHandle, db: Database, redis_url: str,
+        tmp_path: Path) -> None:
+    """The snapshot of a live stream: Redis holds only sealed records, another process
+    (its own keyring) reads the text back, and after the visitor's erasure it reads none."""
+    marker = f"st{uuid.uuid4().hex[:12]}"
+    conversation_id, visitor_id = await _chat(clienta_server, org, marker + "c")
+    org_id, conv = UUID(org.org_id), str(conversation_id)
+    writer_broker, reader_broker = RedisBroker(redis_url), RedisBroker(redis_url)
+    writer = StreamTexts(writer_broker.command, db)
+    reader_db = Database(db.pool, db.message_pool, keys=_keyring(TEST_MASTER_KEY))
+    reader = StreamTexts(reader_broker.command, reader_db)
+    stream_id = f"s-{uuid.uuid4().hex[:8]}"
+    try:
+        await writer.start(conv, stream_id, org_id)
+        deltas = [f"{marker} first ", "second ", f"third {marker}"]
+        for delta in deltas:
+            await writer.append(conv, stream_id, delta)
+        assert await reader.get(conv) == (stream_id, "".join(deltas))
+        raw = await reader_broker.command("GET", f"bs:{conv}")
+        assert marker.encode() not in raw and b"second" not in raw
+        assert await _redis_hits(redis_url, marker) == []
+
+        # records moved out of their place do not open: the text stops there
+        header, *records = raw.split(b"\n")[:-1][1:]
+        await reader_broker.command("SET", f"bs:{conv}", b"\n".join(
+            [stream_id.encode(), header, records[1], records[0], b""]), "PX", 3000)
+        assert await reader.get(conv) == (stream_id, "")
+
+        keys = KeyService(db, AuditLog(db), ErasureLedger(tmp_path / "erasures.jsonl"))
+        await keys.erase_visitor(org_id, visitor_id, Actor.system("test"))
+        await writer.end(conv, stream_id)
+        after_db = Database(db.pool, db.message_pool, keys=_keyring(TEST_MASTER_KEY))
+        await writer.start(conv, stream_id, org_id)  # what a stream after it would keep
+        await writer.append(conv, stream_id, f"{marker} after")
+        assert await StreamTexts(reader_broker.command, after_db).get(conv) == (stream_id, "")
+        assert await _redis_hits(redis_url, marker) == []
+    finally:
+        await writer.end(conv, stream_id)
+        await writer.close()
+        await reader.close()
+        await writer_broker.close()
+        await reader_broker.close()

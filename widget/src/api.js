@@ -1,7 +1,7 @@
 // The one global, Clienta(command, ...args). Calls made before this file loaded
 // wait in Clienta.q (the snippet in docs/widget.md) and run here, in order.
 function startWidget() {
-  var cfg = readConfig(SCRIPT), locale = pickLocale(cfg.locale), t = translator(locale);
+  var cfg = readConfig(SCRIPT);
   var listeners = { message: [], open: [], close: [], mode: [] }, chat = null, early = [];
 
   function emit(ev, data) {
@@ -35,8 +35,11 @@ function startWidget() {
   for (var i = 0; i < queued.length; i++) run(queued[i]);
 
   function ready() {
-    chat = createChat(cfg, createStore(cfg.siteKey), locale, t, emit);
-    early.splice(0).forEach(run);
+    loadServerConfig(cfg, function () {
+      var locale = pickLocale(cfg.locale);
+      chat = createChat(cfg, createStore(cfg.siteKey), locale, translator(locale), emit);
+      early.splice(0).forEach(run);
+    });
   }
   // An async tag in <head> can run before <body> exists.
   if (document.body) ready();

@@ -162,7 +162,11 @@ function createChat(cfg, store, locale, t, emit) {
     view.banner(mode === 'queued' ? t('queued') : mode === 'agent' ? t('agent', name || t('someone')) : mode === 'closed' ? t('closed') : '');
     view.handoff(mode === 'bot');
     view.csat(mode === 'closed' && d.rated !== d.conv);
-    if (mode !== 'queued') {
+    if (cfg.offline && mode !== 'agent' && mode !== 'closed') {
+      // outside business hours (docs/widget.md): the offline message, and an address
+      view.banner(cfg.offline === true ? t('offline') : cfg.offline);
+      offerEmail();
+    } else if (mode !== 'queued') {
       view.email(false);
       view.wait(false);
     } else if (f.agents_online === false) {
@@ -285,6 +289,7 @@ function createChat(cfg, store, locale, t, emit) {
   }
 
   view.mount();
+  if (cfg.offline) setMode({ mode: null });  // the offline message before any socket
   view.unread(0);
   d.history.forEach(function (m) {
     seen[m.conversation_id + ':' + m.seq] = 1;

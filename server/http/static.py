@@ -51,6 +51,9 @@ CONSOLE_SOURCES = (
     "console/billing.js",
     "console/history.js",
     "console/insights.js",
+    "console/auth.js",
+    "console/settings.js",
+    "console/onboarding.js",
     "console/main.js",
 )
 
@@ -65,7 +68,8 @@ REVALIDATE = "no-cache"
 
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "img-src 'self' data:; frame-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
 )
 DEMO_CSP = (
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "

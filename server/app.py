@@ -241,21 +241,13 @@ async def keys_command(settings: Settings, command: str) -> int:
         await db.close()
 
 
-def backup_keys(settings: Settings) -> list[BackupKey]:
-    """CLIENTA_BACKUP_KEY when set (archives are written under it), then the master
-    keys, current and previous (archives derived from either still restore)."""
-    keys = [BackupKey.separate(settings.backup_key)] if settings.backup_key else []
-    for text in (settings.master_key_text(), settings.master_key_previous):
-        if text:
-            keys.append(BackupKey.from_master(text, MasterKey.parse(text).id))
-    return keys
-
-
 def build_backups(settings: Settings, embedded: bool) -> BackupService:
     """`clienta backup | restore`: the owner's connection (migrations' URL), which must
     read every org's rows (superuser or BYPASSRLS)."""
     return BackupService(settings.migrate_database_url or settings.database_url or "",
-                         PgTools.find(settings.pg_bin, embedded), backup_keys(settings),
+                         PgTools.find(settings.pg_bin, embedded),
+                         BackupKey.candidates(settings.backup_key, settings.master_key_text(),
+                                              settings.master_key_previous),
                          build_keyring(settings), ErasureLedger(settings.erasure_ledger_path))
 
 

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from server.storage.envelope import MasterKey
+
 MAGIC = b"CLIENTA\x00BACKUP\n"
 VERSION = 1
 CHUNK_BYTES = 1024 * 1024  # plaintext per record: memory stays flat whatever the dump's size
@@ -59,6 +61,14 @@ class BackupKey:
         """CLIENTA_BACKUP_KEY: 32 bytes as 64 hex digits or base64."""
         raw = _key_bytes(text)
         return cls("b:" + hashlib.sha256(b"clienta backup key id|" + raw).hexdigest()[:16], raw)
+
+    @classmethod
+    def candidates(cls, backup_key: str, master: str, previous: str) -> list[BackupKey]:
+        """The separate key when set (archives are written under the first), then the
+        master keys, current and previous (archives derived from either still restore)."""
+        keys = [cls.separate(backup_key)] if backup_key else []
+        keys += [cls.from_master(t, MasterKey.parse(t).id) for t in (master, previous) if t]
+        return keys
 
     def archive_key(self, salt: bytes) -> AESGCM:
         return AESGCM(HKDF(hashes.SHA256(), 32, salt, KDF_INFO).derive(self.raw))

@@ -56,7 +56,7 @@ def test_what_is_written_reads_back_whole(size: int) -> None:
     data = os.urandom(size)
     archive = _archive(data)
     assert _read(archive) == (MANIFEST, data)
-    if size:
+    if size >= 64:
         assert data[:64] not in archive  # sealed, not stored
 
 

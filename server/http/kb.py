@@ -253,7 +253,8 @@ async def try_bot(request: Request) -> Response:
     org = await services.orgs.by_id(principal.org_id)
     if org is None:
         raise ApiError(404, "not_found", "no such organisation")
-    preview = await services.preview.ask(org.id, org.name, question.strip(), locale)
+    preview = await services.preview.ask(org.id, org.name, question.strip(), locale,
+                                         org_keywords=org.prefs.asks_for_human)
     return JSONResponse(preview.as_json())
 
 

@@ -49,6 +49,7 @@ CONSOLE_SOURCES = (
     "console/view.js",
     "console/audit.js",
     "console/billing.js",
+    "console/kb.js",
     "console/history.js",
     "console/insights.js",
     "console/auth.js",

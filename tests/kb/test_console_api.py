@@ -70,6 +70,12 @@ async def test_try_the_bot(org: OrgHandle) -> None:
 
         r = await c.post("/v1/kb/try", json={"question": "Can I talk to a person please?"})
         assert r.json()["handoff"] == "asked_for_human" and r.json()["answer"] is None
+        # the org's own handoff words hand off too, as they do for a visitor
+        question = {"question": "Is the refund desk open?"}
+        assert (await c.post("/v1/kb/try", json=question)).json()["handoff"] != "asked_for_human"
+        r = await c.patch("/v1/org", json={"handoff_keywords": {"en": ["refund desk"]}})
+        assert r.status_code == 200, r.text
+        assert (await c.post("/v1/kb/try", json=question)).json()["handoff"] == "asked_for_human"
 
         r = await c.post("/v1/kb/try", json={"question": "Do you repair bicycles?",
                                              "locale": "th"})

@@ -7,6 +7,7 @@ function startConsole() {
   var audit = createAuditView(function () { return session && session.token; });
   var billing = createBillingView(function () { return session && session.token; },
                                   function () { return session && session.role; });
+  var kbView = createKbView(function () { return session && session.token; });
   var pastView = createHistoryView(function () { return session && session.token; });
   var insights = createInsightsView(function () { return session && session.token; });
   var typingOn = false, typingTimer = null, theirTimer = null;
@@ -181,6 +182,7 @@ function startConsole() {
     view.header(null);
     audit.show(false);
     billing.allow(false);
+    kbView.allow(false);
     pastView.allow(false);
     insights.allow(false);
     $('audit-toggle').hidden = true;
@@ -197,6 +199,7 @@ function startConsole() {
       // The audit log is for owners and admins; the server refuses anyone else anyway.
       $('audit-toggle').hidden = !(s.role === 'owner' || s.role === 'admin');
       billing.allow(s.role === 'owner' || s.role === 'admin');
+      kbView.allow(s.role === 'owner' || s.role === 'admin');
       pastView.allow(true);  // every role reads history; insights are for managers
       insights.allow(s.role === 'owner' || s.role === 'admin');
       view.login(false);

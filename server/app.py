@@ -32,6 +32,7 @@ from server.http import (
     health,
     insights,
     kb,
+    lifecycle,
     notifications,
     openapi,
     org,
@@ -70,6 +71,7 @@ from server.services.grounding import Grounding
 from server.services.history import ConversationHistory
 from server.services.insights import Insights, InsightsPolicy
 from server.services.keys import ErasureLedger, KeyService
+from server.services.lifecycle import LifecyclePolicy, OrgLifecycle
 from server.services.mail_outbox import MailOutbox, OutboxPolicy
 from server.services.metering import Meter, MeterPolicy
 from server.services.notifications import NoticePolicy, Notifications
@@ -78,6 +80,8 @@ from server.services.privacy import PrivacyService
 from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
 from server.services.read_markers import ReadMarkers
 from server.services.resume_reads import ResumeReads
+from server.services.retention import RetentionJobs, RetentionPolicy
+from server.services.scheduler import Scheduler, SchedulerPolicy
 from server.services.stream_texts import StreamTexts
 from server.services.tags import Tags
 from server.services.visitor_tokens import VisitorTokens
@@ -124,6 +128,8 @@ class Services:
     mail: MailOutbox  # the outbox worker (mail is queued in Postgres)
     notifications: Notifications  # follow-ups, replies, transcripts, alerts (docs/mail.md)
     privacy: PrivacyService  # data-subject rights, consent, requests (docs/privacy.md)
+    lifecycle: OrgLifecycle  # termination, org and own-account exports, the purge
+    scheduler: Scheduler  # the retention jobs, each run once across processes
     keys: KeyService  # crypto-shredding (erase a visitor or org), master-key rotation
     billing: BillingService  # plans, usage against limits, payments (docs/billing.md)
     history: ConversationHistory  # past conversations: search, read-only timelines
@@ -185,6 +191,14 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         note.waiting_alert_s, note.transcript_link_days, note.transcript_max_messages),
         online_users=agents.presence_users)
     key_service = KeyService(db, audit_log, ErasureLedger(settings.erasure_ledger_path))
+    privacy = PrivacyService(db, key_service, audit_log, conversation_service, bot, agents,
+                             broker.command, public_url=settings.public_url)
+    life = settings.lifecycle
+    org_life = OrgLifecycle(db, hub, key_service, audit_log, mail.mailer,
+                             broker.command, LifecyclePolicy(settings.public_url,
+                                                             life.export_days))
+    retention = RetentionJobs(db, org_life, privacy, broker.command, RetentionPolicy(
+        timedelta(seconds=life.jobs_every_s), timedelta(days=life.usage_keep_days)))
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,
         accounts=AccountService(
@@ -200,8 +214,9 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         orgs=OrgDirectory(db, audit=audit_log), kb=knowledge, agents=agents, mail=mail,
         preview=preview,
         keys=key_service,
-        privacy=PrivacyService(db, key_service, audit_log, conversation_service, bot, agents,
-                               broker.command, public_url=settings.public_url),
+        privacy=privacy, lifecycle=org_life,
+        scheduler=Scheduler(db, retention.jobs(), SchedulerPolicy(
+            life.poll_s, timedelta(seconds=life.lease_s))),
         demo_site_key=settings.demo_site_key,
         history=ConversationHistory(db),
         insights=Insights(db, InsightsPolicy(settings.insights.max_days,
@@ -213,6 +228,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     services.accounts.start()  # purges expired bearer tokens hourly
     notices.start()  # replies to mail, waits to alert
     agents.start()  # presence sweep, queue-wait offers
+    services.scheduler.start()  # retention jobs (docs/privacy.md)
     await broker.start(hub.on_message, conversation_service.resync)
     return services
 
@@ -308,6 +324,7 @@ def build_mailer(settings: Settings) -> Mailer:
 
 async def close_services(services: Services) -> None:
     services.admission.close()
+    await services.scheduler.close()
     await services.accounts.close()
     await services.notifications.close()
     await services.mail.close()
@@ -331,8 +348,8 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
-    for module in (health, accounts, org, conversations, agent_tools, kb, audit, notifications,
-                   billing, insights, privacy, static, widget_config, openapi):
+    for module in (health, accounts, lifecycle, org, conversations, agent_tools, kb, audit,
+                   notifications, billing, insights, privacy, static, widget_config, openapi):
         routes += module.routes()
     return routes
 

@@ -252,6 +252,29 @@ class InsightsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleSettings:
+    """The data lifecycle (docs/privacy.md): how often the retention jobs run and how often a
+    process looks for due ones, the lease after which a job's run is retried elsewhere, how
+    long a terminated org's export stays open, and how long usage records are kept."""
+
+    jobs_every_s: float = 3600.0
+    poll_s: float = 60.0
+    lease_s: float = 900.0
+    export_days: int = 30
+    usage_keep_days: int = 730  # 24 months
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> LifecycleSettings:
+        return cls(
+            jobs_every_s=float(e.get("CLIENTA_RETENTION_EVERY") or 3600.0),
+            poll_s=float(e.get("CLIENTA_SCHEDULER_POLL") or 60.0),
+            lease_s=float(e.get("CLIENTA_SCHEDULER_LEASE") or 900.0),
+            export_days=min(int(e.get("CLIENTA_EXPORT_DAYS") or 30), 59),
+            usage_keep_days=min(int(e.get("CLIENTA_USAGE_KEEP_DAYS") or 730), 730),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Reporting:
     """Error reporting: Sentry when a DSN is set, off otherwise (server/reporting/)."""
 
@@ -408,6 +431,7 @@ class Settings:
     billing: BillingSettings = field(default_factory=BillingSettings)
     google: GoogleSettings = field(default_factory=GoogleSettings)
     insights: InsightsSettings = field(default_factory=InsightsSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
@@ -498,6 +522,7 @@ class Settings:
             billing=BillingSettings.from_env(e),
             google=GoogleSettings.from_env(e),
             insights=InsightsSettings.from_env(e),
+            lifecycle=LifecycleSettings.from_env(e),
             notifications=NotificationSettings.from_env(e),
         )
 

@@ -47,6 +47,7 @@ class AuditAction(StrEnum):
     DATA_EXPORTED = "data.exported"
     VISITOR_ERASED = "visitor.erased"
     ORG_ERASED = "org.erased"
+    ORG_TERMINATED = "org.terminated"  # the owner ended the account (docs/privacy.md)
     KEYS_ROTATED = "keys.rotated"
     BACKUP_CREATED = "backup.created"
     BACKUP_RESTORED = "backup.restored"

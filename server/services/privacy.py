@@ -275,10 +275,11 @@ class PrivacyService:
             out["days_left"] = (row["due_at"] - now).days
         return out
 
-    async def remind_due(self) -> int:
-        """The reminder job: owners of each org with an open request at 7 days left, or
-        overdue, are mailed once for each. Returns how many requests were mailed about."""
-        now = self.clock()
+    async def remind_due(self, now: datetime | None = None) -> int:
+        """The reminder job (services/retention.py): owners of each org with an open request
+        at 7 days left, or overdue, are mailed once for each. Returns how many requests were
+        mailed about."""
+        now = now or self.clock()
         async with self.db.system(SystemJob.RETENTION) as conn:
             due = await store.requests_due(conn, now, DUE_BATCH)
         mailed = 0
@@ -330,10 +331,16 @@ def _rows(data: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
 
 def export_archive(data: dict[str, Any]) -> bytes:
     """One zip: the whole export as export.json and as one CSV file per table."""
+    return zip_tables(data, _rows(data))
+
+
+def zip_tables(data: dict[str, Any],
+               tables: dict[str, tuple[list[str], list[list[Any]]]]) -> bytes:
+    """export.json and each table as CSV, in one zip (the org's export uses it too)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("export.json", json.dumps(data, ensure_ascii=False, indent=1))
-        for name, (cols, rows) in _rows(data).items():
+        for name, (cols, rows) in tables.items():
             text = io.StringIO()
             writer = csv.writer(text)
             writer.writerow(cols)

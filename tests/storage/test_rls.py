@@ -17,6 +17,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 # Tables that are deliberately global (no org's data): name one here only with a reason.
 GLOBAL_TABLES = {
     "schema_migrations": "which migrations ran; no org's data",
+    "scheduled_jobs": "the periodic jobs' leases (services/scheduler.py): the platform's",
+    "policy_versions": "the privacy policy's versions: one policy for the platform",
 }
 # the org column of a table whose rows are the orgs themselves
 ORG_COLUMN = {"orgs": "id"}

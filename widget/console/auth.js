@@ -81,7 +81,7 @@ function languageSwitch(id) {
 
 function openAuthPages(signedIn) {
   var $ = function (id) { return document.getElementById(id); };
-  function mark(node, key) { node.dataset.i18n = key; return node; }
+  function mark(node, key) { node.dataset.i18n = key; node.textContent = tr(key); return node; }
 
   // the static login page, translated in place
   var login = $('login-form');

@@ -50,6 +50,7 @@ CONSOLE_SOURCES = (
     "console/audit.js",
     "console/billing.js",
     "console/kb.js",
+    "console/kb_ask.js",
     "console/history.js",
     "console/insights.js",
     "console/auth.js",

@@ -24,9 +24,9 @@ from server.domain.audit import Actor
 from server.services.audit import AuditLog
 from server.services.keys import ErasureLedger, KeyService
 from server.services.stream_texts import StreamTexts
+from server.storage import backfill, messages
 from server.storage import conversations as convs
 from server.storage import kb as kb_store
-from server.storage import messages
 from server.storage.db import Database
 from server.storage.envelope import MasterKey, MasterKeys, Undecryptable
 from server.storage.keys import Keyring
@@ -394,3 +394,38 @@ async def test_a_live_stream_is_sealed_in_redis_read_on_another_process_and_shre
         await reader.close()
         await writer_broker.close()
         await reader_broker.close()
+
+
+async def test_the_backfill_seals_follow_ups_ratings_and_questions_stored_before(
+        clienta_server: ServerProcess, org: OrgHandle, db: Database) -> None:
+    """Values stored in clear before they were sealed on write: the start-up backfill
+    (clienta keys encrypt-existing) seals them, and the read paths show the same text."""
+    marker = f"bf{uuid.uuid4().hex[:12]}"
+    conversation_id, _ = await _chat(clienta_server, org, marker + "c")
+    org_id, question_id = UUID(org.org_id), uuid.uuid4()
+    async with db.unit_of_work(org_id) as conn:
+        await conn.execute("UPDATE conversations SET followup_email = $2, csat_score = 5,"
+                           " csat_comment = $3 WHERE id = $1", conversation_id,
+                           f"{marker}@old.test", f"{marker} old comment")
+        await conn.execute("INSERT INTO kb_unanswered (id, org_id, conversation_id, question)"
+                           " VALUES ($1, $2, $3, $4)", question_id, org_id, conversation_id,
+                           f"{marker} old question")
+        before = await convs.opened(conn, db.keys, await convs.get(conn, org_id,
+                                                                  conversation_id))
+    assert before.followup_email == f"{marker}@old.test"  # read as it is, in clear
+
+    assert await backfill.run(db) >= 2
+    async with db.pool.acquire() as conn:
+        # (the messages' client ids, which _chat derives from the marker, are not sealed)
+        hits = await _raw_sql_hits(conn, marker)
+        assert not {"public.conversations", "public.kb_unanswered"} & set(hits)
+        assert org_id not in [r[0] for r in await conn.fetch(
+            "SELECT * FROM clienta_orgs_to_seal()")]
+    fresh = Database(db.pool, db.message_pool, keys=_keyring(TEST_MASTER_KEY))
+    async with fresh.unit_of_work(org_id) as conn:
+        after = await convs.opened(conn, fresh.keys, await convs.get(conn, org_id,
+                                                                    conversation_id))
+        questions = await kb_store.list_unanswered(conn, fresh.keys, org_id, limit=500)
+    assert (after.followup_email, after.csat_comment) == (f"{marker}@old.test",
+                                                          f"{marker} old comment")
+    assert f"{marker} old question" in [q.question for q in questions]

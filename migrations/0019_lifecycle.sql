@@ -37,7 +37,8 @@ CREATE TABLE policy_versions (
     published_at timestamptz NOT NULL,
     CHECK (NOT material OR effective_on >= (published_at + interval '30 days')::date)
 );
-GRANT SELECT ON policy_versions TO clienta_serving;
+-- INSERT: `clienta policy publish` may run on the serving role's URL too
+GRANT SELECT, INSERT ON policy_versions TO clienta_serving;
 
 -- A terminated org's visitors and staff are refused: the site key finds no org, a bearer
 -- token opens nothing and a login finds no account. Only the export's own lookup below

@@ -8,7 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, cast
 
 from starlette.applications import Starlette
@@ -253,6 +253,22 @@ async def keys_command(settings: Settings, command: str) -> int:
         if command == "replay-erasures":
             return await service.replay_erasures()
         return await service.encrypt_existing()
+    finally:
+        await db.close()
+
+
+async def policy_command(settings: Settings, version: str, effective_on: date,
+                         material: bool, summary: str | None) -> int:
+    """`clienta policy publish`: store a policy version; a material one is mailed to every
+    live org's owners (queued in each org's outbox). How many orgs were told."""
+    from server.services.policy import PolicyVersions
+
+    url = settings.migrate_database_url or settings.database_url or ""
+    db = await Database.connect(url, min_size=1, max_size=2, statement_cache_size=0,
+                                keys=build_keyring(settings))
+    try:
+        return await PolicyVersions(db, settings.public_url).publish(version, effective_on,
+                                                                     material, summary)
     finally:
         await db.close()
 

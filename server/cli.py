@@ -91,6 +91,31 @@ def cmd_keys(settings: Settings, command: str) -> int:
     return 0
 
 
+def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
+    """Publish a privacy policy version (docs/privacy.md "Policy changes")."""
+    from datetime import date
+
+    from server.app import policy_command
+    from server.services.policy import PolicyRefused
+
+    try:
+        effective = date.fromisoformat(args.effective)
+    except ValueError:
+        print("clienta: --effective must be a date, YYYY-MM-DD", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        settings = _resolve_services(settings, stack)
+        try:
+            told = asyncio.run(policy_command(settings, args.version, effective,
+                                              args.material, args.summary))
+        except PolicyRefused as exc:
+            print(f"clienta: {exc}", file=sys.stderr)
+            return 2
+    print(f"policy {args.version} published, effective {effective.isoformat()}"
+          + (f"; owners of {told} organisation(s) mailed" if args.material else ""))
+    return 0
+
+
 def cmd_backup(settings: Settings, out: str) -> int:
     from pathlib import Path
 
@@ -260,6 +285,16 @@ def main(argv: list[str] | None = None) -> int:
                          "embedded one); a role that bypasses row-level security")
     restore.add_argument("--sample", type=int, default=20,
                          help="messages opened to check the keys (default 20)")
+    policy = sub.add_parser("policy", help="the privacy policy's versions (docs/privacy.md)")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    publish = policy_sub.add_parser("publish", help="store a version; a material one is "
+                                    "mailed to every owner, 30 days ahead at least")
+    publish.add_argument("--version", required=True, help="e.g. 2027-01")
+    publish.add_argument("--effective", required=True, help="the day it takes effect, "
+                         "YYYY-MM-DD")
+    publish.add_argument("--material", action="store_true", help="a material change: owners "
+                         "are mailed and the console shows a banner until it takes effect")
+    publish.add_argument("--summary", default=None, help="what changes, in a sentence or two")
     widget = sub.add_parser("widget", help="the widget and console as static files")
     widget_sub = widget.add_subparsers(dest="widget_command", required=True)
     build = widget_sub.add_parser("build", help="write a folder for a CDN (Vercel)")
@@ -282,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_migrate(settings)
         if args.command == "keys":
             return cmd_keys(settings, args.keys_command)
+        if args.command == "policy":
+            return cmd_policy(settings, args)
         if args.command == "backup":
             return cmd_backup(settings, args.out)
         if args.command == "restore":

@@ -66,11 +66,20 @@ async def signup(request: Request) -> JSONResponse:
     org_name = require_str(body, "org_name", max_len=200)
     email, password = _email(body), _password(body)
     name = require_str(body, "name", max_len=200, min_len=0, optional=True) or ""
+    # 20 or older (PDPA): the console sends true; false is refused; older API clients that
+    # send nothing still sign up, with no confirmation on record (docs/privacy.md)
+    age_confirmed = body.get("age_confirmed")
+    if age_confirmed is not None and age_confirmed is not True:
+        raise ApiError(422, "age_not_confirmed",
+                       "an account is for people 20 or older: age_confirmed must be true")
     try:
         out = await request.app.state.services.accounts.signup(org_name, email, password, name,
                                                               _ip(request))
     except AccountError as exc:
         raise _raise(exc) from exc
+    if age_confirmed:
+        await request.app.state.services.lifecycle.confirm_age(UUID(out["org_id"]),
+                                                               UUID(out["user_id"]))
     return JSONResponse(out, status_code=201)
 
 

@@ -100,7 +100,7 @@ async def delete_me(request: Request) -> Response:
 async def policy(request: Request) -> JSONResponse:
     """Public: the policy's versions, and the material change still to take effect (the
     console's banner shows it from publication, at least 30 days ahead)."""
-    return JSONResponse(await request.app.state.services.lifecycle.policy())
+    return JSONResponse(await request.app.state.services.lifecycle.policy_versions())
 
 
 def routes() -> list[BaseRoute]:

@@ -156,7 +156,7 @@ class OrgLifecycle:
                     "SELECT at, action, ip FROM audit_log WHERE org_id = $1 AND actor_id = $2"
                     " ORDER BY at DESC, id DESC", user.org_id, user.user_id)]
 
-    async def policy(self) -> dict[str, Any]:
+    async def policy_versions(self) -> dict[str, Any]:
         """The policy's versions, newest first, and the material change still ahead."""
         async with self.db.unscoped() as conn:
             versions = await store.policy_versions(conn)
@@ -165,6 +165,11 @@ class OrgLifecycle:
         return {"versions": versions, "upcoming": upcoming[-1] if upcoming else None}
 
     # ---- a user's own account ----------------------------------------------------------
+
+    async def confirm_age(self, org_id: UUID, user_id: UUID) -> None:
+        """Sign-up's confirmation that the person is 20 or older, on record."""
+        async with self.db.unit_of_work(org_id) as conn:
+            await store.confirm_age(conn, org_id, user_id, self.clock())
 
     async def delete_me(self, me: Principal, actor: Actor) -> None:
         """The last owner cannot leave an org without one: they transfer ownership or

@@ -49,7 +49,8 @@ class SystemJob(StrEnum):
     KB_RECOVERY = "kb_recovery"  # start-up: interrupted documents, indexes, stale embeddings
     MAIL_OUTBOX = "mail_outbox"  # claims and purges every org's queued mail
     NOTIFICATIONS = "notifications"  # replies to mail, waits to alert (every org's)
-    RETENTION = "retention"
+    RETENTION = "retention"  # purges, reminders, retention (services/retention.py)
+    POLICY_NOTICE = "policy_notice"  # a material policy change mailed to every org's owners
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:

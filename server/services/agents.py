@@ -168,7 +168,6 @@ class AgentService:
         """Auto-assign when the org wants it; tell the visitor when nobody is online, or
         outside the org's business hours (its offline message; it stays queued)."""
         online = await self.presence_users(org_id)
-        if not online:
         async with self.db.unit_of_work(org_id) as conn:
             org = await accounts_store.org_by_id(conn, org_id)
         if org is not None and not org.prefs.open_at(datetime.now(UTC)):
@@ -177,6 +176,7 @@ class AgentService:
                                          "offline_custom" if message else "offline",
                                          meta={"ask_email": True}, message=message)
             return
+        if not online:
             await self.conversations.say(org_id, conversation_id, "no_agent",
                                          meta={"ask_email": True})
             return
@@ -187,8 +187,8 @@ class AgentService:
             loads = await agent_tools.agent_loads(conn, org_id, sorted(online))
             users = {u: await accounts_store.user_in_org(conn, org_id, u) for u in loads}
         candidates = sorted((n, str(u)) for u, n in loads.items()
-                            if n < org.agent_capacity and users[u] is not None
-                            and users[u].role != Role.VIEWER)
+                            if n < org.agent_capacity and (user := users[u]) is not None
+                            and user.role != Role.VIEWER)
         for _, user_id in candidates:
             user = users[UUID(user_id)]
             assert user is not None

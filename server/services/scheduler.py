@@ -10,7 +10,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from uuid import UUID, uuid4
+
+import asyncpg
 
 from server.storage import scheduler as store
 from server.storage.db import Database
@@ -55,12 +58,15 @@ class Scheduler:
         ran: dict[str, int] = {}
         now = self.clock()
         async with self.db.pool.acquire() as conn:
-            await store.ensure(conn, [(job.name, now) for job in self.jobs.values()])
+            # the pool's proxy is a Connection to asyncpg (isinstance), not to its stubs
+            await store.ensure(cast(asyncpg.Connection, conn),
+                               [(job.name, now) for job in self.jobs.values()])
         for job in self.jobs.values():
             token = uuid4()
             now = self.clock()
             async with self.db.pool.acquire() as conn:
-                claimed = await store.claim(conn, job.name, now, now + self.policy.lease, token)
+                claimed = await store.claim(cast(asyncpg.Connection, conn), job.name, now,
+                                            now + self.policy.lease, token)
             if not claimed:
                 continue
             ran[job.name] = await self._run(job, now, token)
@@ -76,7 +82,8 @@ class Scheduler:
             log.exception("scheduled job failed", extra={"job": job.name})
             return -1
         async with self.db.pool.acquire() as conn:
-            await store.finish(conn, job.name, token, now, now + job.every, count)
+            await store.finish(cast(asyncpg.Connection, conn), job.name, token, now,
+                               now + job.every, count)  # the proxy: as in run_due
         log.info("scheduled job ran", extra={"job": job.name, "count": count})
         return count
 

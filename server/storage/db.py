@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -49,6 +49,7 @@ class SystemJob(StrEnum):
     KB_RECOVERY = "kb_recovery"  # start-up: interrupted documents, indexes, stale embeddings
     MAIL_OUTBOX = "mail_outbox"  # claims and purges every org's queued mail
     NOTIFICATIONS = "notifications"  # replies to mail, waits to alert (every org's)
+    BILLING_RENEWALS = "billing_renewals"  # Omise periods ending: charge, mail, lapse
     RETENTION = "retention"  # purges, reminders, retention (services/retention.py)
     POLICY_NOTICE = "policy_notice"  # a material policy change mailed to every org's owners
 
@@ -104,7 +105,7 @@ class Database:
         message_pool = await asyncpg.create_pool(url, min_size=1, max_size=MESSAGE_POOL_SIZE,
                                                  **options)
         async with pool.acquire() as conn:
-            rls = await rls_posture(conn)
+            rls = await rls_posture(cast(asyncpg.Connection, conn))  # see unit_of_work
         if rls.bypassed:
             # loud, not fatal: an operator's DATABASE_URL may still name the owner
             log.warning("row-level security bypassed: the server's database role can read "
@@ -133,7 +134,9 @@ class Database:
         # id is a UUID, formatted by the UUID type itself, so the literal is safe
         tenant = UUID(str(org_id))
         pool = self.message_pool if message_path else self.pool
-        async with pool.acquire() as conn:
+        async with pool.acquire() as proxy:
+            # the pool's proxy is a Connection to asyncpg (isinstance), not to its stubs
+            conn = cast(asyncpg.Connection, proxy)
             try:
                 await conn.execute(
                     f"BEGIN; SELECT set_config('clienta.org_id', '{tenant}', true)")
@@ -149,14 +152,15 @@ class Database:
         lookups that find the org (site key, email, token: SECURITY DEFINER functions of
         migrations/0011) answer here, and `set_tenant` scopes the rest of it."""
         async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
+            yield cast(asyncpg.Connection, conn)  # see unit_of_work
 
     @asynccontextmanager
     async def system(self, job: SystemJob) -> AsyncIterator[asyncpg.Connection]:
         """A transaction of a named cross-tenant job. The serving role still reads no
         org's rows directly in it: only the job functions of migrations/0011 (owned by
         clienta_system) work across orgs, and they refuse to run outside one of these."""
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as proxy:
+            conn = cast(asyncpg.Connection, proxy)  # see unit_of_work
             try:
                 # one round trip, as unit_of_work; the name is an enum value, safe to inline
                 await conn.execute(

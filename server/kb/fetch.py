@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from server.kb.model import KbError, TooLarge, UnsupportedType
+from server.settings import Settings
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses a name resolves to; tests hand in their own DNS
@@ -49,6 +50,12 @@ class FetchPolicy:
     timeout_s: float = 10.0
     max_redirects: int = 3
     allow_loopback: bool = False  # 127.0.0.1 only, for tests' own servers
+
+    @classmethod
+    def of(cls, settings: Settings) -> FetchPolicy:
+        """The upload size limit, and the CLIENTA_KB_FETCH_* settings."""
+        return cls(settings.kb_max_upload_bytes, settings.kb_fetch_timeout_s,
+                   settings.kb_fetch_max_redirects, settings.kb_fetch_allow_loopback)
 
 
 @dataclass(frozen=True, slots=True)

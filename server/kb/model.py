@@ -1,11 +1,40 @@
-"""The knowledge base's values: passages, what an upload produced, and its client errors."""
+"""The knowledge base's values: uploads, passages, what an upload produced, and its client
+errors."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from uuid import UUID
 
 from server.domain.knowledge import ChunkKind, DocStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One document as received: a file's bytes, or JSON text."""
+
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+    title: str | None = None
+    url: str | None = None
+    text: str | None = None  # set for JSON uploads: parsed as Markdown, no type sniffing
+
+    @classmethod
+    def from_text(cls, title: str, text: str, url: str | None = None) -> Upload:
+        return cls(text.encode(), title=title, url=url, text=text)
+
+    @classmethod
+    def qa(cls, question: str, answer: str) -> Upload:
+        """One question and its answer as a question,answer CSV: one `qa` chunk whose
+        heading is the question, titled with it."""
+        question, answer = question.strip(), answer.strip()
+        rows = io.StringIO()
+        csv.writer(rows).writerows([("question", "answer"), (question, answer)])
+        return cls(rows.getvalue().encode(), filename="answer.csv", content_type="text/csv",
+                   title=question[:300])
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +103,6 @@ class Busy(KbError):
 
 
 class ReindexRunning(KbError):
-    status = 409
-    code = "conflict"
-
-
-class AlreadyAnswered(KbError):
     status = 409
     code = "conflict"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -25,7 +23,6 @@ from server.domain.knowledge import (
 from server.kb import ingest
 from server.kb.fetch import FetchPolicy, fetch_page
 from server.kb.model import (
-    AlreadyAnswered,
     Busy,
     DocumentNotFound,
     Ingested,
@@ -34,6 +31,7 @@ from server.kb.model import (
     QuestionNotFound,
     ReindexRunning,
     TooLarge,
+    Upload,
 )
 from server.kb.parse import ParsedDocument, detect_kind, parse_document, parse_text
 from server.kb.retrieval import Retrieval, RetrievalConfig, Retriever
@@ -41,27 +39,12 @@ from server.llm.embeddings import Embedder, HashingEmbedder, OpenAIEmbedder
 from server.llm.rerank import CohereReranker, OfflineReranker, Reranker
 from server.settings import Settings
 from server.storage import kb as store
+from server.storage import kb_review as review
 from server.storage.db import Database, SystemJob
 
 log = logging.getLogger(__name__)
 
 OFFLINE_EMBED_MODELS = ("offline", "hash", "clienta-hash")
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """One document as received: a file's bytes, or JSON text."""
-
-    data: bytes
-    filename: str | None = None
-    content_type: str | None = None
-    title: str | None = None
-    url: str | None = None
-    text: str | None = None  # set for JSON uploads: parsed as Markdown, no type sniffing
-
-    @classmethod
-    def from_text(cls, title: str, text: str, url: str | None = None) -> Upload:
-        return cls(text.encode(), title=title, url=url, text=text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +72,7 @@ class KnowledgeBase:
         self._closing = False
         self._reindex_on_start = reindex_on_start
         self._reindexing = 0  # re-indexes asked for by staff, running in this process
-        self.fetch_policy = FetchPolicy(
-            settings.kb_max_upload_bytes, settings.kb_fetch_timeout_s,
-            settings.kb_fetch_max_redirects, settings.kb_fetch_allow_loopback)
+        self.fetch_policy = FetchPolicy.of(settings)
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -170,29 +151,23 @@ class KnowledgeBase:
                                           question=question, best_score=best_score)
 
     async def unanswered(self, org_id: UUID, limit: int = 50) -> list[UnansweredQuestion]:
-        """The questions nobody has answered yet, in clear (sealed ones are opened)."""
         async with self.db.unit_of_work(org_id) as conn:
-            return await store.list_unanswered(conn, self.db.keys, org_id,
-                                               limit=max(1, min(limit, 500)))
+            return await review.list_unanswered(conn, self.db.keys, org_id,
+                                                limit=max(1, min(limit, 500)))
 
     async def answer_unanswered(self, org_id: UUID, question_id: UUID, answer: str,
                                 question: str | None = None) -> Ingested:
-        """A person's answer becomes a question-and-answer document (the CSV kind, so one
-        `qa` chunk the offline bot quotes as is); `question` is the wording to keep, the
-        visitor's own when None. The question is then marked answered, once."""
+        """A person's answer becomes a question-and-answer document (`question` rewords
+        the visitor's); the question is then marked answered, once."""
         async with self.db.unit_of_work(org_id) as conn:
-            asked = await store.get_unanswered(conn, self.db.keys, org_id, question_id)
+            asked = await review.get_unanswered(conn, self.db.keys, org_id, question_id)
         if asked is None:
             raise QuestionNotFound("no such open question")
-        wording = (question or asked.question).strip()
-        rows = io.StringIO()
-        csv.writer(rows).writerows([("question", "answer"), (wording, answer.strip())])
-        out = await self.add(org_id, Upload(rows.getvalue().encode(), filename="answer.csv",
-                                            content_type="text/csv", title=wording[:300]))
+        out = await self.add(org_id, Upload.qa(question or asked.question, answer))
         async with self.db.unit_of_work(org_id) as conn:
-            if not await store.mark_answered(conn, org_id, question_id, out.document_id):
+            if not await review.mark_answered(conn, org_id, question_id, out.document_id):
                 await store.delete_document(conn, org_id, out.document_id)
-                raise AlreadyAnswered("this question was answered meanwhile")
+                raise QuestionNotFound("this question was answered meanwhile")
         return out
 
     # -- documents -------------------------------------------------------------
@@ -205,11 +180,10 @@ class KnowledgeBase:
         return await self.add(org_id, Upload(page.data, content_type=page.content_type,
                                              title=title, url=page.url))
 
-    async def chunks(self, org_id: UUID, doc_id: UUID, *, limit: int = 100,
-                     offset: int = 0) -> list[ChunkInfo]:
+    async def chunks(self, org_id: UUID, doc_id: UUID, limit: int, offset: int) -> list[ChunkInfo]:
         async with self.db.unit_of_work(org_id) as conn:
-            return await store.list_chunks(conn, org_id, doc_id, limit=max(1, min(limit, 500)),
-                                           offset=max(0, offset))
+            return await review.list_chunks(conn, org_id, doc_id, limit=max(1, min(limit, 500)),
+                                            offset=max(0, offset))
 
     async def replace(self, org_id: UUID, doc_id: UUID, upload: Upload) -> Ingested:
         if await self.get_document(org_id, doc_id) is None:

@@ -21,6 +21,7 @@ from server.billing.off import no_payments
 from server.broker.base import Broker
 from server.broker.redis import RedisBroker
 from server.domain.client_ip import parse_networks
+from server.domain.links import LinkSigner
 from server.domain.notices import NoticeSigner
 from server.domain.passwords import PasswordPolicy, load_common_passwords
 from server.http import (
@@ -29,6 +30,8 @@ from server.http import (
     audit,
     billing,
     conversations,
+    credentials,
+    google_auth,
     health,
     insights,
     kb,
@@ -38,6 +41,7 @@ from server.http import (
     org,
     privacy,
     static,
+    team,
     widget_config,
 )
 from server.http.body_limits import BodyLimits, BodyPolicy
@@ -55,6 +59,7 @@ from server.metrics import Metrics
 from server.presence.redis import RedisPresence
 from server.reporting.base import ErrorReporter
 from server.reporting.off import NoReporter
+from server.services.account_links import AccountLinks, LinkPolicy
 from server.services.accounts import AccountService
 from server.services.admission import Admission
 from server.services.agents import AgentService
@@ -67,6 +72,8 @@ from server.services.bot import BotRunner
 from server.services.bot_preview import BotPreview
 from server.services.canned import CannedReplies
 from server.services.conversations import ConversationService
+from server.services.credentials import Credentials
+from server.services.google_signin import GoogleSignIn
 from server.services.grounding import Grounding
 from server.services.history import ConversationHistory
 from server.services.insights import Insights, InsightsPolicy
@@ -82,8 +89,10 @@ from server.services.read_markers import ReadMarkers
 from server.services.resume_reads import ResumeReads
 from server.services.retention import RetentionJobs, RetentionPolicy
 from server.services.scheduler import Scheduler, SchedulerPolicy
+from server.services.staff_sessions import StaffSessions
 from server.services.stream_texts import StreamTexts
 from server.services.tags import Tags
+from server.services.team import TeamPolicy, TeamService
 from server.services.visitor_tokens import VisitorTokens
 from server.services.visitors import VisitorService
 from server.settings import Settings
@@ -126,12 +135,16 @@ class Services:
     preview: BotPreview  # the console's "try the bot": the bot's steps, nothing stored
     agents: AgentService  # presence, assignment, the queue-wait sweeper
     mail: MailOutbox  # the outbox worker (mail is queued in Postgres)
+    keys: KeyService  # crypto-shredding (erase a visitor or org), master-key rotation
+    sessions: StaffSessions  # logout; revoked or re-roled staff sockets, across processes
+    team: TeamService  # members and invitations
+    links: AccountLinks  # password reset, email verification
+    billing: BillingService  # plans, usage against limits, payments (docs/billing.md)
+    google: GoogleSignIn  # Google sign-in (OpenID Connect); off unless configured
     notifications: Notifications  # follow-ups, replies, transcripts, alerts (docs/mail.md)
     privacy: PrivacyService  # data-subject rights, consent, requests (docs/privacy.md)
     lifecycle: OrgLifecycle  # termination, org and own-account exports, the purge
     scheduler: Scheduler  # the retention jobs, each run once across processes
-    keys: KeyService  # crypto-shredding (erase a visitor or org), master-key rotation
-    billing: BillingService  # plans, usage against limits, payments (docs/billing.md)
     history: ConversationHistory  # past conversations: search, read-only timelines
     insights: Insights  # a period's support figures for owners and admins
     demo_site_key: str | None
@@ -184,6 +197,15 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     preview = BotPreview(Grounding(knowledge), chat, meter, timeout_s=settings.llm_timeout_s)
     agents = AgentService(db, hub, conversation_service, bot, presence,
                           queue_wait_s=settings.queue_wait_s)
+    passwords = PasswordPolicy(settings.password_min_length, settings.password_max_length,
+                               load_common_passwords())
+    credentials = Credentials(passwords, settings.token_ttl_s)
+    signer = LinkSigner(settings.secret_bytes())
+    sessions = StaffSessions(db, hub, audit_log)
+    accounts = AccountService(db, settings.token_ttl_s, passwords, mail, audit_log)
+    team = TeamService(db, audit_log, mail, signer, credentials, sessions, TeamPolicy(
+        settings.public_url, timedelta(seconds=settings.invite_ttl_s)),
+        seats=meter.seat_refusal)
     limiter = RateLimiter(RedisCounters(broker.command), rules_from(settings.quotas))
     note = settings.notifications
     notices = Notifications(db, mail, NoticeSigner(settings.secret_bytes()), limiter, NoticePolicy(
@@ -201,11 +223,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         timedelta(seconds=life.jobs_every_s), timedelta(days=life.usage_keep_days)))
     services = Services(
         settings=settings, db=db, broker=broker, hub=hub, metrics=metrics,
-        accounts=AccountService(
-            db, settings.token_ttl_s,
-            PasswordPolicy(settings.password_min_length, settings.password_max_length,
-                           load_common_passwords()),
-            mail, audit_log),
+        accounts=accounts,
         visitor_tokens=VisitorTokens(settings.secret_bytes()),
         conversations=conversation_service, bot=bot, admission=admission,
         limiter=limiter, audit=audit_log, notifications=notices,
@@ -217,20 +235,42 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         privacy=privacy, lifecycle=org_life,
         scheduler=Scheduler(db, retention.jobs(), SchedulerPolicy(
             life.poll_s, timedelta(seconds=life.lease_s))),
-        demo_site_key=settings.demo_site_key,
+        demo_site_key=settings.demo_site_key, sessions=sessions,
         history=ConversationHistory(db),
         insights=Insights(db, InsightsPolicy(settings.insights.max_days,
                                              settings.insights.unanswered_sample,
                                              settings.insights.top_unanswered)),
+        team=team, google=build_google(settings, db, broker, accounts, audit_log, team),
+        links=AccountLinks(db, audit_log, mail, signer, credentials, sessions, LinkPolicy(
+            settings.public_url, timedelta(seconds=settings.password_reset_ttl_s),
+            timedelta(seconds=settings.email_verify_ttl_s))),
         billing=build_billing(settings, db, meter, audit_log, meter_policy),
     )
     mail.start()
     services.accounts.start()  # purges expired bearer tokens hourly
+    services.links.start()  # purges spent links and invites hourly
     notices.start()  # replies to mail, waits to alert
     agents.start()  # presence sweep, queue-wait offers
     services.scheduler.start()  # retention jobs (docs/privacy.md)
     await broker.start(hub.on_message, conversation_service.resync)
     return services
+
+
+def build_google(settings: Settings, db: Database, broker: Broker, accounts: AccountService,
+                 audit: AuditLog, team: TeamService) -> GoogleSignIn:
+    """`GOOGLE_CLIENT_ID` and `GOOGLE_CLIENT_SECRET` set: sign-in through `GOOGLE_ISSUER`
+    (Google's unless a test names a fake), else off (its endpoints answer 404)."""
+    g = settings.google
+    client = None
+    if g.enabled:
+        from server.oidc.client import OidcClient, OidcConfig
+
+        assert g.client_id is not None and g.client_secret is not None
+        client = OidcClient(OidcConfig(g.issuer, g.client_id, g.client_secret,
+                                       settings.public_url + "/v1/auth/google/callback",
+                                       g.timeout_s))
+    return GoogleSignIn(db, broker.command, client, accounts, audit, settings.token_ttl_s,
+                        g.flow_ttl_s, team)
 
 
 def build_keyring(settings: Settings) -> Keyring:
@@ -342,7 +382,9 @@ async def close_services(services: Services) -> None:
     services.admission.close()
     await services.scheduler.close()
     await services.accounts.close()
+    await services.links.close()
     await services.notifications.close()
+    await services.google.close()
     await services.mail.close()
     await services.bot.close()
     await services.billing.meter.close()
@@ -364,8 +406,10 @@ WEBSOCKET_ENDPOINTS = {"/v1/ws/visitor": visitor_endpoint, "/v1/ws/agent": agent
 
 def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
-    for module in (health, accounts, lifecycle, org, conversations, agent_tools, kb, audit,
-                   notifications, billing, insights, privacy, static, widget_config, openapi):
+    for module in (health, accounts, credentials, google_auth, lifecycle, team, org,
+                   conversations,
+                   agent_tools, kb, audit, notifications, billing, privacy, insights, static,
+                   widget_config, openapi):
         routes += module.routes()
     return routes
 

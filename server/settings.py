@@ -52,6 +52,9 @@ class Quotas:
     ip_signups: tuple[int, float] = (5, 3600.0)
     ip_logins: tuple[int, float] = (30, 300.0)
     account_logins: tuple[int, float] = (10, 300.0)
+    # password-reset requests: per IP, and per address (each one mails that address)
+    ip_password_resets: tuple[int, float] = (10, 3600.0)
+    account_password_resets: tuple[int, float] = (3, 3600.0)
     # transcripts by email a visitor asks for (each one mails an address)
     visitor_transcripts: tuple[int, float] = (3, 3600.0)
 
@@ -87,31 +90,6 @@ class MailSettings:
             retry_max_s=float(e.get("CLIENTA_MAIL_RETRY_MAX") or 3600.0),
             poll_s=float(e.get("CLIENTA_MAIL_POLL") or 5.0),
             retention_days=float(e.get("CLIENTA_MAIL_RETENTION_DAYS") or 7.0),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationSettings:
-    """Notification mail (docs/mail.md "Notifications"): how long an agent's reply waits
-    unread before it is mailed (replies meanwhile go in the same mail), how often the
-    sweeps look, the default waiting threshold, transcript links and lengths."""
-
-    reply_delay_s: float = 300.0
-    sweep_s: float = 10.0
-    # an org's waiting threshold when it set none (PATCH /v1/org/notifications)
-    waiting_alert_s: int = 600
-    transcript_link_days: float = 30.0
-    # messages in a transcript (mail or page) and in an inbox mail, the most recent kept
-    transcript_max_messages: int = 200
-
-    @classmethod
-    def from_env(cls, e: Mapping[str, str]) -> NotificationSettings:
-        return cls(
-            reply_delay_s=float(e.get("CLIENTA_REPLY_MAIL_DELAY") or 300.0),
-            sweep_s=float(e.get("CLIENTA_NOTIFY_SWEEP") or 10.0),
-            waiting_alert_s=int(e.get("CLIENTA_WAITING_ALERT") or 600),
-            transcript_link_days=float(e.get("CLIENTA_TRANSCRIPT_LINK_DAYS") or 30.0),
-            transcript_max_messages=int(e.get("CLIENTA_TRANSCRIPT_MAX_MESSAGES") or 200),
         )
 
 
@@ -385,6 +363,12 @@ class Settings:
     # passwords shorter or longer are refused (server/domain/passwords.py says why 10)
     password_min_length: int = 10
     password_max_length: int = 1024
+    # where people reach this server: the links in mail (invites, resets) start with it;
+    # never taken from a request's Host, which a sender chooses
+    public_url: str = "http://127.0.0.1:8000"
+    invite_ttl_s: int = 7 * 24 * 3600
+    password_reset_ttl_s: int = 3600
+    email_verify_ttl_s: int = 3 * 24 * 3600
     db_pool_min: int = 2
     db_pool_max: int = 10
     # asyncpg's prepared statements per connection; 0 behind a transaction pooler, whose
@@ -428,11 +412,11 @@ class Settings:
     quotas: Quotas = field(default_factory=Quotas)
     reporting: Reporting = field(default_factory=Reporting)
     mail: MailSettings = field(default_factory=MailSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     google: GoogleSettings = field(default_factory=GoogleSettings)
     insights: InsightsSettings = field(default_factory=InsightsSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
-    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def llm_online(self) -> bool:
@@ -491,6 +475,12 @@ class Settings:
             token_ttl_s=int(e.get("CLIENTA_TOKEN_TTL", 7 * 24 * 3600)),
             password_min_length=int(e.get("CLIENTA_PASSWORD_MIN_LENGTH", 10)),
             password_max_length=int(e.get("CLIENTA_PASSWORD_MAX_LENGTH", 1024)),
+            public_url=(e.get("CLIENTA_PUBLIC_URL") or "").rstrip("/") or
+            f"http://{e.get('CLIENTA_HOST', '127.0.0.1')}:"
+            f"{int(e.get('CLIENTA_PORT') or e.get('PORT') or 8000)}",
+            invite_ttl_s=int(e.get("CLIENTA_INVITE_TTL", 7 * 24 * 3600)),
+            password_reset_ttl_s=int(e.get("CLIENTA_PASSWORD_RESET_TTL", 3600)),
+            email_verify_ttl_s=int(e.get("CLIENTA_EMAIL_VERIFY_TTL", 3 * 24 * 3600)),
             db_pool_min=int(e.get("CLIENTA_DB_POOL_MIN", 2)),
             db_pool_max=int(e.get("CLIENTA_DB_POOL_MAX", 10)),
             db_statement_cache=_statement_cache(e),
@@ -515,15 +505,16 @@ class Settings:
             demo_site_key=e.get("CLIENTA_DEMO_SITE_KEY") or None,
             trusted_proxies=e.get("CLIENTA_TRUSTED_PROXIES", ""),
             limits=limits,
-            quotas=Quotas(**{f.name: _quota(e, f.name, f.default)  # type: ignore[arg-type]
+            # every field is a (count, seconds) default; fields() types f.default as object
+            quotas=Quotas(**{f.name: _quota(e, f.name, f.default)  # type: ignore[arg-type]  # (above)
                              for f in fields(Quotas)}),
             reporting=Reporting.from_env(e),
             mail=MailSettings.from_env(e),
+            notifications=NotificationSettings.from_env(e),
             billing=BillingSettings.from_env(e),
             google=GoogleSettings.from_env(e),
             insights=InsightsSettings.from_env(e),
             lifecycle=LifecycleSettings.from_env(e),
-            notifications=NotificationSettings.from_env(e),
         )
 
     @property

@@ -102,7 +102,7 @@ def server_env(app_database_url: str, redis_url: str, session_dir: Path) -> dict
         # every test signs up and logs in from 127.0.0.1: the per-IP and per-account
         # account limits are off here and switched on by the tests that prove them
         "CLIENTA_QUOTA_IP_SIGNUPS": "0", "CLIENTA_QUOTA_IP_LOGINS": "0",
-        "CLIENTA_QUOTA_ACCOUNT_LOGINS": "0",
+        "CLIENTA_QUOTA_ACCOUNT_LOGINS": "0", "CLIENTA_QUOTA_IP_PASSWORD_RESETS": "0",
         # all test clients share 127.0.0.1 (and this Redis): per-address socket and
         # conversation quotas likewise (tests/e2e/test_rate_limits_live.py sets its own)
         "CLIENTA_QUOTA_IP_SOCKETS": "0", "CLIENTA_QUOTA_IP_CONVERSATIONS": "0",

@@ -80,6 +80,11 @@ async def signup(request: Request) -> JSONResponse:
     if age_confirmed:
         await request.app.state.services.lifecycle.confirm_age(UUID(out["org_id"]),
                                                                UUID(out["user_id"]))
+    # the verification mail (services/account_links.py): after the commit, so a taken
+    # address, whose answer names no account, queues nothing
+    locale = require_str(body, "locale", max_len=8, optional=True)
+    await request.app.state.services.links.new_account(UUID(out["org_id"]),
+                                                       UUID(out["user_id"]), locale)
     return JSONResponse(out, status_code=201)
 
 

@@ -51,6 +51,8 @@ CONSOLE_SOURCES = (
     "console/billing.js",
     "console/kb.js",
     "console/kb_ask.js",
+    "console/team.js",
+    "console/google.js",
     "console/history.js",
     "console/insights.js",
     "console/auth.js",

@@ -45,6 +45,8 @@ class Scope(StrEnum):
     IP_SIGNUPS = "su"  # sign-ups from one IP
     IP_LOGINS = "li"  # login attempts from one IP
     ACCOUNT_LOGINS = "la"  # login attempts for one email address
+    IP_PASSWORD_RESETS = "pi"  # password-reset requests from one IP
+    ACCOUNT_PASSWORD_RESETS = "pa"  # password-reset requests for one email address
     VISITOR_TRANSCRIPTS = "vt"  # transcripts by email one visitor asked for
 
 
@@ -118,6 +120,8 @@ def rules_from(quotas: Quotas) -> dict[Scope, Rule]:
         Scope.IP_SIGNUPS: quotas.ip_signups,
         Scope.IP_LOGINS: quotas.ip_logins,
         Scope.ACCOUNT_LOGINS: quotas.account_logins,
+        Scope.IP_PASSWORD_RESETS: quotas.ip_password_resets,
+        Scope.ACCOUNT_PASSWORD_RESETS: quotas.account_password_resets,
         Scope.VISITOR_TRANSCRIPTS: quotas.visitor_transcripts,
     }
     return {scope: Rule(scope, count, window) for scope, (count, window) in table.items()}

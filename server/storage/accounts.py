@@ -121,6 +121,9 @@ async def insert_token(conn: asyncpg.Connection, token_hash: bytes, org_id: UUID
         " VALUES ($1, $2, $3, $4)",
         token_hash, org_id, user_id, expires_at,
     )
+    # a sign-in is activity: the members list shows it (never updated per request)
+    await conn.execute("UPDATE users SET last_active_at = now() WHERE org_id = $1 AND id = $2",
+                       org_id, user_id)
 
 
 async def user_by_token(conn: asyncpg.Connection, token_hash: bytes) -> User | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 from uuid import UUID
 
 from server.domain.origins import same_host
-from server.domain.roles import Author
+from server.domain.roles import Author, Role
 from server.hub.rooms import org_channel, room
 from server.protocol import frames, permissions
 from server.protocol.codes import CloseCode, ErrorCode
@@ -66,7 +67,25 @@ class AgentSession:
         self.conn.user_id = me.user_id
         await self.s.hub.join(org_channel(str(me.org_id)), self.conn)
         await self.s.hub.join(user_channel(me.user_id), self.conn)
+        # registered, then the token checked again: a logout or removal committed during
+        # this hello is seen now, or its control message reaches the channel just joined
+        current = await self.s.sessions.attach(self, me, hello["token"])
+        if current is None:
+            self.sock.error(ErrorCode.FORBIDDEN, "this token is not valid")
+            raise Closed(CloseCode.UNAUTHORIZED)
+        self.me = me = current
         self.conn.send(await self.s.agents.welcome(me))
+
+    def revoked(self) -> None:
+        """The token was revoked or the user removed (StaffSessions, any process)."""
+        self.sock.error(ErrorCode.FORBIDDEN, "this session has ended; log in again")
+        self.conn.abort(CloseCode.UNAUTHORIZED)
+
+    def narrowed(self, role: Role) -> None:
+        """The user's role changed: every frame from now on is checked against it."""
+        if self.me is not None and self.me.role != role:
+            self.me = dataclasses.replace(self.me, role=role)
+            self.conn.send({"t": "role", "role": role.value})
 
     async def _origin_allowed(self, me: Principal) -> bool:
         """A browser page's socket (it names its Origin) is let in from this server's own
@@ -187,6 +206,7 @@ class AgentSession:
 
     async def leave(self) -> None:
         if self.me is not None:
+            self.s.sessions.detach(self, self.me.user_id)
             with contextlib.suppress(Exception):
                 await self.s.agents.untrack(self.me, self.conn.conn_id)
         channels = [room(k) for k in self.conn.conversations]

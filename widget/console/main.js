@@ -8,9 +8,18 @@ function startConsole() {
   var billing = createBillingView(function () { return session && session.token; },
                                   function () { return session && session.role; });
   var kbView = createKbView(function () { return session && session.token; });
+  var team = createTeamView(function () { return session && session.token; },
+                            function () { return me.id; });
   var pastView = createHistoryView(function () { return session && session.token; });
   var insights = createInsightsView(function () { return session && session.token; });
   var typingOn = false, typingTimer = null, theirTimer = null;
+  // settings (owners, admins) tell what they changed: the desk's canned list follows, and
+  // the onboarding checklist reads its steps again
+  var settings = createSettingsView(function () { return session && session.token; }, function (what) {
+    if (what === 'canned') fetchCanned(session && session.token).then(cannedChanged);
+    onboarding.refresh();
+  });
+  var onboarding = createOnboarding(function () { return session && session.token; }, settings);
   // a static build (clienta widget build) names the API origin: HTTP goes through the
   // CDN's rewrite of /v1/, the socket straight to the API (CDNs proxy no websockets)
   var api = document.querySelector('meta[name="clienta-server"]');
@@ -77,6 +86,11 @@ function startConsole() {
   }
 
   var handlers = {
+    // the user's role changed (issue 19): the server already applies it to every frame
+    role: function (f) {
+      if (session) session.role = f.role;
+      managerButtons();
+    },
     welcome: function (f) {
       me = Object.assign({ id: session && session.user_id }, f.user || {});
       desk.clear();
@@ -181,47 +195,82 @@ function startConsole() {
     view.clear();
     view.header(null);
     audit.show(false);
+    showTeam(false);
     billing.allow(false);
+    settings.allow(false);
+    onboarding.allow(false);
     kbView.allow(false);
     pastView.allow(false);
     insights.allow(false);
     $('audit-toggle').hidden = true;
+    $('team-toggle').hidden = true;
+    $('verify-banner').hidden = true;
     view.login(true, message);
+  }
+
+  function isManager() { return !!session && (session.role === 'owner' || session.role === 'admin'); }
+
+  function managerButtons() {
+    billing.allow(isManager());
+    settings.allow(isManager());
+    onboarding.allow(isManager());
+    kbView.allow(isManager());
+    pastView.allow(!!session);  // every role reads history; insights are for managers
+    insights.allow(isManager());
+    $('audit-toggle').hidden = !isManager();
+    $('team-toggle').hidden = !isManager();
+    if (!isManager()) { audit.show(false); showTeam(false); }
+  }
+
+  function showTeam(on) {
+    if (on) audit.show(false);
+    team.show(on);
+    $('desk-lists').hidden = on;
+    $('desk-convo').hidden = on;
+    $('team-toggle').textContent = on ? 'Conversations' : 'Team';
   }
 
   $('login-form').addEventListener('submit', function (e) {
     e.preventDefault();
     var email = $('login-email').value.trim(), password = $('login-password').value;
     $('login-error').textContent = '';
-    logIn(email, password).then(function (s) {
-      session = s;
-      me = { id: s.user_id };
-      // The audit log is for owners and admins; the server refuses anyone else anyway.
-      $('audit-toggle').hidden = !(s.role === 'owner' || s.role === 'admin');
-      billing.allow(s.role === 'owner' || s.role === 'admin');
-      kbView.allow(s.role === 'owner' || s.role === 'admin');
-      pastView.allow(true);  // every role reads history; insights are for managers
-      insights.allow(s.role === 'owner' || s.role === 'admin');
-      view.login(false);
-      view.conn('Connecting…');
-      conn.start();
-      return fetchCanned(s.token).then(function (list) {
-        canned = list;
-        var sel = $('canned');
-        sel.replaceChildren(el('option', null, '—'));
-        list.forEach(function (c, i) {
-          var o = sel.appendChild(el('option', null, (c.shortcut ? '/' + c.shortcut.replace(/^\//, '') + ' — ' : '') + String(c.text || '').slice(0, 60)));
-          o.value = String(i);
-        });
-        sel.firstChild.value = '';
-      });
-    }, function (err) {
-      view.login(true, err.status === 401 ? 'Wrong email or password.' : err.message);
+    logIn(email, password).then(signedIn, function (err) {
+      view.login(true, err.status === 401 ? tr('auth.wrong') : err.message);
     });
   });
 
-  $('logout').addEventListener('click', function () { logOut(''); });
-  $('audit-toggle').addEventListener('click', function () { audit.show(!audit.shown()); });
+  function signedIn(s) {
+    session = s;
+    me = { id: s.user_id };
+    // The audit log and the team are for owners and admins; the server refuses anyone
+    // else anyway.
+    managerButtons();
+    requestJSON('GET', '/v1/me', s.token).then(function (m) {
+      me.name = m.name;
+      $('verify-banner').hidden = !!m.email_verified;
+    }, function () {});
+    view.login(false);
+    view.conn('Connecting…');
+    conn.start();
+    return fetchCanned(s.token).then(cannedChanged);
+  }
+
+  $('logout').addEventListener('click', function () {
+    // revoked on the server too: the token stops working everywhere (POST /v1/logout)
+    var token = session && session.token;
+    logOut('');
+    if (token) requestJSON('POST', '/v1/logout', token).catch(function () {});
+  });
+  $('audit-toggle').addEventListener('click', function () {
+    if (team.shown()) showTeam(false);
+    audit.show(!audit.shown());
+  });
+  $('team-toggle').addEventListener('click', function () { showTeam(!team.shown()); });
+  $('verify-resend').addEventListener('click', function () {
+    requestJSON('POST', '/v1/email/verification', session && session.token).then(function () {
+      $('verify-resend').textContent = 'Sent: check your mailbox';
+    }, function (err) { $('verify-resend').textContent = err.message; });
+  });
   // Away agents are not auto-assigned and do not count as online for visitors.
   $('away').addEventListener('change', function (e) { conn.send({ t: 'away', on: e.target.checked }); });
   $('btn-claim').addEventListener('click', function () { send('claim'); });
@@ -230,6 +279,17 @@ function startConsole() {
   $('as-note').addEventListener('change', function (e) {
     $('reply-form').classList.toggle('note-mode', e.target.checked);
   });
+
+  function cannedChanged(list) {
+    canned = list;
+    var sel = $('canned');
+    sel.replaceChildren(el('option', null, '—'));
+    list.forEach(function (c, i) {
+      var o = sel.appendChild(el('option', null, (c.shortcut ? '/' + c.shortcut.replace(/^\//, '') + ' — ' : '') + String(c.text || '').slice(0, 60)));
+      o.value = String(i);
+    });
+    sel.firstChild.value = '';
+  }
 
   function insert(text) {
     var ta = $('reply-text'), s = ta.selectionStart, end = ta.selectionEnd;
@@ -280,6 +340,10 @@ function startConsole() {
   });
 
   view.login(true);
+  openAuthPages(signedIn);  // sign-up, the language switch, the login page's words
+  // before the link page, which drops the fragment: an invitation may be joined with Google
+  openGoogleSignIn(signedIn);  // the Google button; #google: back from Google's sign-in
+  openLinkPage(signedIn);  // a mailed link (#invite=, #reset=, #verify=) opens its page
 }
 
 setConsoleLocale(pickConsoleLocale());  // the saved choice, else the browser's language

@@ -14,9 +14,8 @@ from server.http.audit import actor_of, address
 from server.http.auth import authenticate, bearer_token
 from server.http.errors import ApiError
 from server.http.params import json_body, require_str
-from server.services.lifecycle import LifecycleError, org_archive
+from server.services.lifecycle import ExportUser, LifecycleError, org_archive
 from server.services.privacy import zip_tables
-from server.storage.lifecycle import ExportUser
 
 MAX_NAME = 200
 

@@ -28,6 +28,7 @@ from server.services.staff_sessions import OP_REVOKE
 from server.storage import billing as billing_store
 from server.storage import lifecycle as store
 from server.storage.db import Database, SystemJob
+from server.storage.lifecycle import ExportUser  # who an export token opens (http/ names it)
 
 log = logging.getLogger("clienta.lifecycle")
 
@@ -75,7 +76,7 @@ class OrgLifecycle:
         export (migrations/0019), its open sockets close with 4003 on every process."""
         now = self.clock()
         async with self.db.unit_of_work(me.org_id) as conn:
-            name = await conn.fetchval("SELECT name FROM orgs WHERE id = $1", me.org_id)
+            name, _ = await store.org_state(conn, me.org_id)
             if confirm != name:
                 raise LifecycleError(422, "confirm_mismatch",
                                      "confirm must be the organisation's name, exactly")
@@ -115,7 +116,7 @@ class OrgLifecycle:
 
     # ---- export ------------------------------------------------------------------------
 
-    async def export_user(self, token: str) -> store.ExportUser:
+    async def export_user(self, token: str) -> ExportUser:
         """Who may export with this token: any member of a live org (their own account), an
         owner while the org's export is open (the org's). 401 otherwise; 410 once closed."""
         if not token or len(token) > 512:
@@ -129,7 +130,7 @@ class OrgLifecycle:
             raise LifecycleError(410, "export_closed", "the export window has closed")
         return user
 
-    async def org_export(self, user: store.ExportUser, actor: Actor) -> dict[str, Any]:
+    async def org_export(self, user: ExportUser, actor: Actor) -> dict[str, Any]:
         if user.role != "owner":
             raise LifecycleError(403, "forbidden", "only an owner exports the organisation")
         async with self.db.unit_of_work(user.org_id) as conn:
@@ -139,22 +140,15 @@ class OrgLifecycle:
         data["exported_at"] = self.clock().isoformat()
         return data
 
-    async def user_export(self, user: store.ExportUser, actor: Actor) -> dict[str, Any]:
+    async def user_export(self, user: ExportUser, actor: Actor) -> dict[str, Any]:
         """A member's own account: their row and what the audit log says they did."""
         async with self.db.unit_of_work(user.org_id) as conn:
             me = await store.users(conn, user.org_id, user.user_id)
-            activity = await self._own_activity(conn, user)
+            activity = await store.own_activity(conn, user.org_id, user.user_id)
             await self.audit.record(conn, user.org_id, actor, AuditAction.DATA_EXPORTED,
                                     Target(TargetKind.USER, user.user_id))
         return {"user": me[0] if me else None, "activity": activity,
                 "exported_at": self.clock().isoformat()}
-
-    @staticmethod
-    async def _own_activity(conn: Any, user: store.ExportUser) -> list[dict[str, Any]]:
-        return [{"at": r["at"].isoformat(), "action": r["action"], "ip": r["ip"]}
-                for r in await conn.fetch(
-                    "SELECT at, action, ip FROM audit_log WHERE org_id = $1 AND actor_id = $2"
-                    " ORDER BY at DESC, id DESC", user.org_id, user.user_id)]
 
     async def policy_versions(self) -> dict[str, Any]:
         """The policy's versions, newest first, and the material change still ahead."""
@@ -183,7 +177,7 @@ class OrgLifecycle:
                 raise LifecycleError(401, "unauthorized", "a valid bearer token is required")
             await self.audit.record(conn, me.org_id, actor, AuditAction.USER_REMOVED,
                                     Target(TargetKind.USER, me.user_id))
-            name = await conn.fetchval("SELECT name FROM orgs WHERE id = $1", me.org_id)
+            name, _ = await store.org_state(conn, me.org_id)
             locale = user[0]["locale"] if user else "en"
             await queue_mail(conn, self.db.keys, me.org_id, mails.LifecycleMail.ACCOUNT_DELETED,
                              me.email, locale, mails.account_deleted(locale, org_name=name))
@@ -203,11 +197,9 @@ class OrgLifecycle:
             due = await store.orgs_to_purge(conn, before, PURGE_BATCH)
         for org_id in due:
             async with self.db.unit_of_work(org_id) as conn:
-                name = await conn.fetchval("SELECT name FROM orgs WHERE id = $1", org_id)
+                name, terminated = await store.org_state(conn, org_id)
                 owners = await billing_store.owners(conn, org_id)
                 conversations = await store.conversation_ids(conn, org_id)
-                terminated = await conn.fetchval(
-                    "SELECT terminated_at FROM orgs WHERE id = $1", org_id)
             await self.keys.erase_org(org_id, Actor.system("retention"))
             async with self.db.unit_of_work(org_id) as conn:
                 await store.delete_org(conn, org_id)

@@ -153,9 +153,7 @@ class PrivacyService:
                       notice_version: str, granted: bool) -> dict[str, Any]:
         """A consent given or withdrawn, as one record each (withdrawing is one call too)."""
         async with self.db.unit_of_work(org_id) as conn:
-            await conn.execute(
-                "INSERT INTO visitors (id, org_id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-                visitor_id, org_id)
+            await store.ensure_visitor(conn, org_id, visitor_id)
             if await store.is_erased(conn, org_id, visitor_id):
                 raise NoSuchVisitor("no such visitor")
             record = await store.add_consent(
@@ -176,8 +174,7 @@ class PrivacyService:
             if by.source != RequestSource.WIDGET:
                 await self._live_visitor(conn, org_id, visitor_id)
             else:  # a visitor who never wrote has no row yet: the tombstone needs one
-                await conn.execute("INSERT INTO visitors (id, org_id) VALUES ($1, $2)"
-                                   " ON CONFLICT (id) DO NOTHING", visitor_id, org_id)
+                await store.ensure_visitor(conn, org_id, visitor_id)
             bot_convs = await store.bot_conversations(conn, org_id, visitor_id)
         for conv_id in bot_convs:  # a running answer keeps no partial text after this
             await self.bot.cancel(str(conv_id))
@@ -199,10 +196,7 @@ class PrivacyService:
         """A right exercised at once is still a request on record, done with its evidence
         (an open request of the same kind for this visitor is completed by it)."""
         now = self.clock()
-        open_id = await conn.fetchval(
-            "SELECT id FROM privacy_requests WHERE org_id = $1 AND visitor_id = $2"
-            " AND kind = $3 AND status = 'open' ORDER BY received_at LIMIT 1",
-            org_id, visitor_id, kind.value)
+        open_id = await store.open_request(conn, org_id, visitor_id, kind.value)
         if open_id is None:
             row = await store.add_request(
                 conn, org_id, kind=kind.value, visitor_id=visitor_id, sealed_email=None,
@@ -231,8 +225,8 @@ class PrivacyService:
             if visitor_id is not None and await store.visitor_state(
                     conn, self.db.keys, org_id, visitor_id) is None:
                 raise NoSuchVisitor("no such visitor")
-            if verified_by is not None and not await conn.fetchval(
-                    "SELECT 1 FROM users WHERE org_id = $1 AND id = $2", org_id, verified_by):
+            if verified_by is not None and not await store.is_member(conn, org_id,
+                                                                     verified_by):
                 raise RequestRefused("verified_by must be a member of this organisation")
             sealed = None
             if email is not None:
@@ -289,7 +283,7 @@ class PrivacyService:
                     continue  # another process got there first
                 row = await store.request_by_id(conn, org_id, request_id)
                 assert row is not None  # mark_mailed has just updated it
-                org_name = await conn.fetchval("SELECT name FROM orgs WHERE id = $1", org_id)
+                org_name = await store.org_name(conn, org_id)
                 for email, locale in await billing_store.owners(conn, org_id):
                     rendered = templates.privacy_request_due(
                         locale, org_name=org_name or "", kind=row["kind"],

@@ -14,6 +14,7 @@ import asyncpg
 from server.domain.audit import AuditFilter, Cursor
 from server.storage import audit as audit_store
 from server.storage import kb as kb_store
+from server.storage import kb_review
 from server.storage import privacy as privacy_store
 from server.storage.keys import Keyring
 
@@ -36,6 +37,21 @@ async def export_user(conn: asyncpg.Connection, token_hash: bytes) -> ExportUser
         token_hash)
     return None if row is None else ExportUser(row["user_id"], row["org_id"], row["role"],
                                                row["terminated_at"])
+
+
+async def org_state(conn: asyncpg.Connection, org_id: UUID) -> tuple[str, datetime | None]:
+    """The org's name and when it was terminated (None: live)."""
+    row = await conn.fetchrow("SELECT name, terminated_at FROM orgs WHERE id = $1", org_id)
+    return ("", None) if row is None else (row["name"], row["terminated_at"])
+
+
+async def own_activity(conn: asyncpg.Connection, org_id: UUID,
+                       user_id: UUID) -> list[dict[str, Any]]:
+    """What the audit log records a member did, newest first."""
+    return [{"at": r["at"].isoformat(), "action": r["action"], "ip": r["ip"]}
+            for r in await conn.fetch(
+                "SELECT at, action, ip FROM audit_log WHERE org_id = $1 AND actor_id = $2"
+                " ORDER BY at DESC, id DESC", org_id, user_id)]
 
 
 async def terminate(conn: asyncpg.Connection, org_id: UUID, by: UUID,
@@ -85,7 +101,7 @@ async def org_export(conn: asyncpg.Connection, keys: Keyring,
     while True:
         batch = await kb_store.list_documents(conn, org_id, limit=PAGE, offset=offset)
         for d in batch:
-            chunks = await kb_store.list_chunks(conn, org_id, d.id, limit=100_000, offset=0)
+            chunks = await kb_review.list_chunks(conn, org_id, d.id, limit=100_000, offset=0)
             documents.append({
                 "id": str(d.id), "title": d.title, "url": d.url, "kind": d.kind.value,
                 "filename": d.filename, "status": d.status.value,

@@ -52,6 +52,31 @@ async def visitor_state(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
                         row["reported_minor_at"], row["created_at"])
 
 
+async def ensure_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID) -> None:
+    """A visitor who never wrote has no row yet: a consent or a tombstone needs one."""
+    await conn.execute(
+        "INSERT INTO visitors (id, org_id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        visitor_id, org_id)
+
+
+async def open_request(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID,
+                       kind: str) -> UUID | None:
+    """The oldest open request of this kind for the visitor."""
+    return await conn.fetchval(
+        "SELECT id FROM privacy_requests WHERE org_id = $1 AND visitor_id = $2"
+        " AND kind = $3 AND status = 'open' ORDER BY received_at LIMIT 1",
+        org_id, visitor_id, kind)
+
+
+async def is_member(conn: asyncpg.Connection, org_id: UUID, user_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM users WHERE org_id = $1 AND id = $2",
+                                    org_id, user_id))
+
+
+async def org_name(conn: asyncpg.Connection, org_id: UUID) -> str | None:
+    return await conn.fetchval("SELECT name FROM orgs WHERE id = $1", org_id)
+
+
 async def is_erased(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID) -> bool:
     return bool(await conn.fetchval(
         "SELECT erased_at IS NOT NULL FROM visitors WHERE org_id = $1 AND id = $2",

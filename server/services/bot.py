@@ -29,7 +29,8 @@ from server.protocol import frames
 from server.services.admission import Admission
 from server.services.conversations import ConversationService
 from server.services.metering import Meter
-from server.services.stream_texts import REFRESH_S, StreamTexts
+from server.services.pending_answers import PendingAnswers
+from server.services.stream_texts import StreamTexts
 from server.storage import conversations as convs
 from server.storage import messages
 from server.storage.db import Database
@@ -68,7 +69,7 @@ class BotRunner:
         self.meter = meter
         self.live: dict[str, LiveStream] = {}
         self.stopping = False
-        self._checks: set[asyncio.Task[None]] = set()
+        self.pending = PendingAnswers(self)
         self._stopped: dict[str, asyncio.Future[None]] = {}
         hub.on_control(self._on_control)
 
@@ -349,52 +350,8 @@ class BotRunner:
 
     def answer_pending(self, org_id: UUID, org_name: str, conversation_id: UUID,
                        locale: str | None) -> None:
-        """A visitor is back: if the last message of its conversation is its own question
-        and nothing answers it (the process that stored it stopped first, as in a
-        deploy), answer it now. Checked in the background, after a storm's set-ups."""
-        if self.stopping or str(conversation_id) in self.live:
-            return
-        task = asyncio.create_task(
-            self._answer_pending(org_id, org_name, conversation_id, locale))
-        self._checks.add(task)
-        task.add_done_callback(self._checks.discard)
-
-    async def _answer_pending(self, org_id: UUID, org_name: str, conversation_id: UUID,
-                              locale: str | None) -> None:
-        key = str(conversation_id)
-        try:
-            lapsed = await self._outlast_remote_stream(key)
-            async with self.admission.background():
-                if key in self.live:
-                    return
-                async with self.db.unit_of_work(org_id) as conn:
-                    last = await messages.recent_turns(conn, self.db.keys, org_id,
-                                                       conversation_id, limit=1)
-            if not last or last[0][0] != Author.VISITOR or key in self.live:
-                return
-            if lapsed is not None and lapsed[1].strip():
-                # its process died mid-stream (nothing stored for it): what the visitor
-                # was shown of it is closed as interrupted, once however many processes
-                # find it, and only the one that stored it answers
-                stored = await self.conversations.store(
-                    org_id, conversation_id, kind="msg", author_role=Author.BOT,
-                    text=lapsed[1], client_id=f"lapsed-{lapsed[0]}", stream_id=lapsed[0],
-                    meta={"interrupted": True})
-                if stored is None or stored.event.duplicate:
-                    return
-            self.answer(org_id, org_name, conversation_id, last[0][1], locale)
-        except Exception:
-            log.exception("could not check for an unanswered question",
-                          extra={"conversation_id": key})
-
-    async def _outlast_remote_stream(self, key: str) -> tuple[str, str] | None:
-        """Wait while another process streams this conversation's answer (its key stays
-        fresh while that process lives); the last (stream id, text) seen, if any."""
-        seen = None
-        while key not in self.live and (got := await self.texts.get(key)) is not None:
-            seen = got
-            await asyncio.sleep(REFRESH_S / 2)  # the owner refreshes its key each REFRESH_S
-        return seen
+        """A visitor is back: answer its last question if nothing does (`PendingAnswers`)."""
+        self.pending.check(org_id, org_name, conversation_id, locale)
 
     def stop_new_work(self) -> None:
         """The process is stopping: answers still in retrieval are dropped (the next
@@ -404,8 +361,7 @@ class BotRunner:
         for live in list(self.live.values()):
             if not live.streaming:
                 live.task.cancel()
-        for task in list(self._checks):
-            task.cancel()
+        self.pending.cancel()
 
     async def note_unresolved(self, org_id: UUID, conversation_id: UUID,
                               limit: int | None = None) -> bool:
@@ -423,7 +379,7 @@ class BotRunner:
 
     async def close(self) -> None:
         self.stopping = True
-        tasks = [live.task for live in self.live.values()] + list(self._checks)
+        tasks = [live.task for live in self.live.values()] + self.pending.cancel()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -49,7 +49,7 @@ async def test_stopping_drops_answers_in_retrieval_and_keeps_running_streams(
     bot.answer(uuid.uuid4(), "Shop", uuid.uuid4(), "refunds?", "en")
     bot.answer_pending(uuid.uuid4(), "Shop", uuid.uuid4(), "en")
     assert set(bot.live) == {"a", "b"}  # nothing new started
-    assert not bot._checks
+    assert not bot.pending._checks
     streaming.cancel()
     await asyncio.gather(retrieving, streaming, return_exceptions=True)
     never.cancel()

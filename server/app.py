@@ -8,16 +8,14 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from server.billing.base import PaymentProvider, Payments
 from server.billing.charges import ChargeProvider
-from server.billing.off import no_payments
 from server.broker.base import Broker
 from server.broker.redis import RedisBroker
 from server.domain.client_ip import parse_networks
@@ -52,11 +50,15 @@ from server.hub.rooms import Hub
 from server.kb.extractive import extractive_answer
 from server.kb.service import KnowledgeBase, build_knowledge_base
 from server.llm.chat import build_chat_provider
-from server.mail.base import Mailer
-from server.mail.files import FileMailer
-from server.mail.resend_client import ResendMailer
 from server.metrics import Metrics
 from server.presence.redis import RedisPresence
+from server.providers import (
+    build_google,
+    build_keyring,
+    build_mailer,
+    build_payments,
+    build_reporter,
+)
 from server.reporting.base import ErrorReporter
 from server.reporting.off import NoReporter
 from server.services.account_links import AccountLinks, LinkPolicy
@@ -65,7 +67,6 @@ from server.services.admission import Admission
 from server.services.agents import AgentService
 from server.services.appender import Appender
 from server.services.audit import AuditLog
-from server.services.backups import BackupService
 from server.services.billing import BillingService
 from server.services.billing_charges import ChargeBilling, ChargePolicy
 from server.services.bot import BotRunner
@@ -96,11 +97,7 @@ from server.services.team import TeamPolicy, TeamService
 from server.services.visitor_tokens import VisitorTokens
 from server.services.visitors import VisitorService
 from server.settings import Settings
-from server.storage.backup_archive import BackupKey
 from server.storage.db import Database
-from server.storage.dumps import PgTools
-from server.storage.envelope import MasterKey, MasterKeys
-from server.storage.keys import Keyring
 from server.storage.migrate import apply_migrations
 from server.transport.agent_ws import agent_endpoint
 from server.transport.sockets import Sockets
@@ -256,100 +253,6 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     return services
 
 
-def build_google(settings: Settings, db: Database, broker: Broker, accounts: AccountService,
-                 audit: AuditLog, team: TeamService) -> GoogleSignIn:
-    """`GOOGLE_CLIENT_ID` and `GOOGLE_CLIENT_SECRET` set: sign-in through `GOOGLE_ISSUER`
-    (Google's unless a test names a fake), else off (its endpoints answer 404)."""
-    g = settings.google
-    client = None
-    if g.enabled:
-        from server.oidc.client import OidcClient, OidcConfig
-
-        assert g.client_id is not None and g.client_secret is not None
-        client = OidcClient(OidcConfig(g.issuer, g.client_id, g.client_secret,
-                                       settings.public_url + "/v1/auth/google/callback",
-                                       g.timeout_s))
-    return GoogleSignIn(db, broker.command, client, accounts, audit, settings.token_ttl_s,
-                        g.flow_ttl_s, team)
-
-
-def build_keyring(settings: Settings) -> Keyring:
-    previous = settings.master_key_previous
-    return Keyring(MasterKeys(MasterKey.parse(settings.master_key_text()),
-                              MasterKey.parse(previous) if previous else None),
-                   cache_size=settings.key_cache_size, ttl_s=settings.key_cache_ttl_s)
-
-
-async def keys_command(settings: Settings, command: str) -> int:
-    """`clienta keys rotate | encrypt-existing | replay-erasures`: system work on the
-    owner's connection (migrations' URL), so it reaches every org's rows."""
-    url = settings.migrate_database_url or settings.database_url or ""
-    db = await Database.connect(url, min_size=1, max_size=2, statement_cache_size=0,
-                                keys=build_keyring(settings))
-    try:
-        service = KeyService(db, AuditLog(db), ErasureLedger(settings.erasure_ledger_path))
-        if command == "rotate":
-            return await service.rotate()
-        if command == "replay-erasures":
-            return await service.replay_erasures()
-        return await service.encrypt_existing()
-    finally:
-        await db.close()
-
-
-async def policy_command(settings: Settings, version: str, effective_on: date,
-                         material: bool, summary: str | None) -> int:
-    """`clienta policy publish`: store a policy version; a material one is mailed to every
-    live org's owners (queued in each org's outbox). How many orgs were told."""
-    from server.services.policy import PolicyVersions
-
-    url = settings.migrate_database_url or settings.database_url or ""
-    db = await Database.connect(url, min_size=1, max_size=2, statement_cache_size=0,
-                                keys=build_keyring(settings))
-    try:
-        return await PolicyVersions(db, settings.public_url).publish(version, effective_on,
-                                                                     material, summary)
-    finally:
-        await db.close()
-
-
-def build_backups(settings: Settings, embedded: bool) -> BackupService:
-    """`clienta backup | restore`: the owner's connection (migrations' URL), which must
-    read every org's rows (superuser or BYPASSRLS)."""
-    return BackupService(settings.migrate_database_url or settings.database_url or "",
-                         PgTools.find(settings.pg_bin, embedded),
-                         BackupKey.candidates(settings.backup_key, settings.master_key_text(),
-                                              settings.master_key_previous),
-                         build_keyring(settings), ErasureLedger(settings.erasure_ledger_path))
-
-
-def build_payments(settings: Settings) -> Payments:
-    """`STRIPE_SECRET_KEY` set: Stripe (the official SDK; STRIPE_API_BASE for tests);
-    `OMISE_SECRET_KEY` set: Omise (OMISE_API_BASE/OMISE_VAULT_BASE for tests); neither:
-    billing is not configured and every org is on the free plan."""
-    conf = settings.billing
-    providers: dict[str, PaymentProvider] = {}
-    if conf.stripe_secret_key:
-        from server.billing.stripe_provider import StripePayments
-        from server.domain.plans import Plan
-
-        stripe = StripePayments(
-            conf.stripe_secret_key, conf.stripe_webhook_secret or "",
-            {Plan.STARTER: conf.stripe_price_starter or "",
-             Plan.PRO: conf.stripe_price_pro or ""},
-            api_base=conf.stripe_api_base, timeout_s=conf.stripe_timeout_s)
-        providers[stripe.name] = stripe
-    if conf.omise_secret_key:
-        from server.billing.omise_provider import OmisePayments
-
-        omise = OmisePayments(conf.omise_secret_key, conf.omise_public_key,
-                              api_base=conf.omise_api_base, vault_base=conf.omise_vault_base,
-                              timeout_s=conf.omise_timeout_s,
-                              qr_max_bytes=conf.omise_qr_max_bytes)
-        providers[omise.name] = omise
-    return Payments(providers) if providers else no_payments()
-
-
 def build_billing(settings: Settings, db: Database, meter: Meter, audit: AuditLog,
                   policy: MeterPolicy) -> BillingService:
     """Billing over the configured providers; Omise's charges and renewal job with it."""
@@ -363,19 +266,6 @@ def build_billing(settings: Settings, db: Database, meter: Meter, audit: AuditLo
             timedelta(days=conf.omise_renewal_notice_days), conf.omise_renewal_sweep_s))
         charges.start()
     return BillingService(db, payments, meter, audit, policy, charges=charges)
-
-
-def build_mailer(settings: Settings) -> Mailer:
-    """`RESEND_API_KEY` set: Resend (and `CLIENTA_MAIL_FROM` is required), else .eml files
-    under `CLIENTA_HOME/mail/`, each one's path logged."""
-    mail = settings.mail
-    if not mail.resend_api_key:
-        return FileMailer(settings.home / "mail", mail.sender)
-    if not mail.sender:
-        raise RuntimeError("CLIENTA_MAIL_FROM must be set with RESEND_API_KEY "
-                           "(an address on a domain verified with Resend)")
-    return ResendMailer(mail.resend_api_key, mail.sender, base_url=mail.resend_base_url,
-                        timeout_s=mail.send_timeout_s)
 
 
 async def close_services(services: Services) -> None:
@@ -412,15 +302,6 @@ def _routes() -> list[BaseRoute]:
                    widget_config, openapi):
         routes += module.routes()
     return routes
-
-
-def build_reporter(settings: Settings) -> ErrorReporter:
-    """`SENTRY_DSN` set: Sentry, else off. Once per process, before the app is built."""
-    if not settings.reporting.sentry_dsn:
-        return NoReporter()
-    from server.reporting.sentry import SentryReporter
-
-    return SentryReporter(settings.reporting)
 
 
 def create_app(settings: Settings | None = None,

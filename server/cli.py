@@ -73,7 +73,7 @@ def cmd_migrate(settings: Settings) -> int:
 
 def _encrypt_existing(settings: Settings) -> None:
     """Seal rows stored before encryption at rest began (one quick read once done)."""
-    from server.app import keys_command
+    from server.commands import keys_command
 
     sealed = asyncio.run(keys_command(settings, "encrypt-existing"))
     if sealed:
@@ -81,7 +81,7 @@ def _encrypt_existing(settings: Settings) -> None:
 
 
 def cmd_keys(settings: Settings, command: str) -> int:
-    from server.app import keys_command
+    from server.commands import keys_command
 
     with ExitStack() as stack:
         settings = _resolve_services(settings, stack)
@@ -95,7 +95,7 @@ def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
     """Publish a privacy policy version (docs/privacy.md "Policy changes")."""
     from datetime import date
 
-    from server.app import policy_command
+    from server.commands import policy_command
     from server.services.policy import PolicyRefused
 
     try:
@@ -119,7 +119,7 @@ def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_backup(settings: Settings, out: str) -> int:
     from pathlib import Path
 
-    from server.app import build_backups
+    from server.commands import build_backups
     from server.services.backups import RestoreRefused
     from server.storage.dumps import DumpFailed
 
@@ -139,7 +139,7 @@ def cmd_backup(settings: Settings, out: str) -> int:
 def cmd_restore(settings: Settings, archive: str, into: str | None, sample: int) -> int:
     from pathlib import Path
 
-    from server.app import build_backups
+    from server.commands import build_backups
     from server.services.backups import RestoreRefused
     from server.storage.dumps import DumpFailed
 

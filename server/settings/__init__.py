@@ -9,296 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from server.settings.env import flag, quota
+from server.settings.features import InsightsSettings, LifecycleSettings, NotificationSettings
+from server.settings.limits import Limits, Quotas
+from server.settings.providers import BillingSettings, GoogleSettings, MailSettings, Reporting
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Explicit per-connection limits of the websocket edge."""
-
-    max_frame_bytes: int = 64 * 1024
-    max_text_chars: int = 4000
-    max_client_id_chars: int = 64
-    # token bucket for msg/typing frames: burst and steady rate per second
-    msg_burst: int = 20
-    msg_rate_per_s: float = 5.0
-    # token bucket for every frame (ping, read, hello too): a socket's total frame rate
-    frame_burst: int = 60
-    frame_rate_per_s: float = 20.0
-    max_bad_frames: int = 10
-    # byte bound of one connection's outbox before it is cut off as too slow
-    outbox_max_bytes: int = 1024 * 1024
-    hello_timeout_s: float = 10.0
-    # a socket silent this long gets a ping; silent twice as long, it is dropped
-    ping_interval_s: float = 20.0
-
-
-@dataclass(frozen=True, slots=True)
-class Quotas:
-    """Limits per party across connections and processes (kept in Redis): (count, seconds).
-    A visitor's frames of every kind, a visitor's storing frames, sockets and new
-    conversations per IP and per site key, sign-ups and logins per IP and per account."""
-
-    visitor_frames: tuple[int, float] = (120, 10.0)
-    # at least one socket's steady rate (5/s): a lone tab is bounded by its own bucket,
-    # the quota bites when sockets multiply
-    visitor_messages: tuple[int, float] = (60, 10.0)
-    # addresses behind an office's or a carrier's NAT carry many visitors
-    ip_sockets: tuple[int, float] = (120, 60.0)
-    ip_conversations: tuple[int, float] = (10, 60.0)
-    site_conversations: tuple[int, float] = (600, 60.0)
-    ip_signups: tuple[int, float] = (5, 3600.0)
-    ip_logins: tuple[int, float] = (30, 300.0)
-    account_logins: tuple[int, float] = (10, 300.0)
-    # password-reset requests: per IP, and per address (each one mails that address)
-    ip_password_resets: tuple[int, float] = (10, 3600.0)
-    account_password_resets: tuple[int, float] = (3, 3600.0)
-    # transcripts by email a visitor asks for (each one mails an address)
-    visitor_transcripts: tuple[int, float] = (3, 3600.0)
-
-
-@dataclass(frozen=True, slots=True)
-class MailSettings:
-    """Outgoing mail: Resend when RESEND_API_KEY is set, .eml files under home otherwise;
-    the outbox worker's retries and how long finished rows are kept (docs/mail.md)."""
-
-    resend_api_key: str | None = None
-    # tests point the SDK at a fake Resend on 127.0.0.1
-    resend_base_url: str | None = None
-    # the From of every message; required with RESEND_API_KEY (a verified domain's address)
-    sender: str | None = None
-    send_timeout_s: float = 20.0
-    max_attempts: int = 8
-    # the first retry waits this long, each next one twice as long, at most retry_max_s
-    retry_base_s: float = 30.0
-    retry_max_s: float = 3600.0
-    poll_s: float = 5.0
-    # sent and given-up rows (content already blanked) are deleted after this many days
-    retention_days: float = 7.0
-
-    @classmethod
-    def from_env(cls, e: Mapping[str, str]) -> MailSettings:
-        return cls(
-            resend_api_key=e.get("RESEND_API_KEY") or None,
-            resend_base_url=e.get("RESEND_BASE_URL") or None,
-            sender=e.get("CLIENTA_MAIL_FROM") or None,
-            send_timeout_s=float(e.get("CLIENTA_MAIL_SEND_TIMEOUT") or 20.0),
-            max_attempts=int(e.get("CLIENTA_MAIL_MAX_ATTEMPTS") or 8),
-            retry_base_s=float(e.get("CLIENTA_MAIL_RETRY_BASE") or 30.0),
-            retry_max_s=float(e.get("CLIENTA_MAIL_RETRY_MAX") or 3600.0),
-            poll_s=float(e.get("CLIENTA_MAIL_POLL") or 5.0),
-            retention_days=float(e.get("CLIENTA_MAIL_RETENTION_DAYS") or 7.0),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class GoogleSettings:
-    """Google sign-in (OpenID Connect): on when both the client id and secret are set. The
-    redirect URI to register is CLIENTA_PUBLIC_URL + /v1/auth/google/callback."""
-
-    client_id: str | None = None
-    client_secret: str | None = None
-    # tests point it at a fake provider on 127.0.0.1 (its discovery document is read)
-    issuer: str = "https://accounts.google.com"
-    # how long a started sign-in, and then its outcome, waits for the browser
-    flow_ttl_s: int = 600
-    # each call to the provider (discovery, keys, the code exchange)
-    timeout_s: float = 10.0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.client_id and self.client_secret)
-
-    @classmethod
-    def from_env(cls, e: Mapping[str, str]) -> GoogleSettings:
-        return cls(
-            client_id=e.get("GOOGLE_CLIENT_ID") or None,
-            client_secret=e.get("GOOGLE_CLIENT_SECRET") or None,
-            issuer=e.get("GOOGLE_ISSUER") or "https://accounts.google.com",
-            flow_ttl_s=int(e.get("CLIENTA_GOOGLE_FLOW_TTL") or 600),
-            timeout_s=float(e.get("CLIENTA_GOOGLE_TIMEOUT") or 10.0),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class BillingSettings:
-    """Payments (docs/billing.md): Stripe when STRIPE_SECRET_KEY is set (with its webhook
-    secret and a price id per paid plan), else billing is not configured and every org is
-    on free; the meter's cache and a failed payment's grace period."""
-
-    stripe_secret_key: str | None = None
-    stripe_webhook_secret: str | None = None
-    stripe_price_starter: str | None = None
-    stripe_price_pro: str | None = None
-    # tests point the SDK at a fake Stripe on 127.0.0.1
-    stripe_api_base: str | None = None
-    stripe_timeout_s: float = 20.0
-    # Omise (Thai cards and PromptPay) when OMISE_SECRET_KEY is set; the public key lets
-    # the billing page tokenize cards with Omise.js; the bases point the SDK at a fake
-    omise_secret_key: str | None = None
-    omise_public_key: str | None = None
-    omise_api_base: str | None = None
-    omise_vault_base: str | None = None
-    omise_timeout_s: float = 20.0
-    omise_qr_max_bytes: int = 256 * 1024  # the PromptPay QR image we pass on
-    # the renewal job (docs/billing.md "Omise"): how often it looks, and how long before
-    # a PromptPay period ends its owners are mailed the link to pay the next one
-    omise_renewal_sweep_s: float = 600.0
-    omise_renewal_notice_days: float = 3.0
-    # a failed payment keeps the paid plan this long, then the org is on free
-    grace_days: float = 7.0
-    # how stale an org's cached usage count may be on the bot's path (one query per org
-    # per period at most); answers made meanwhile on other processes may overshoot by that
-    meter_refresh_s: float = 30.0
-    meter_max_orgs: int = 10_000
-    # a provider's event body (the route's limit, over the JSON default)
-    webhook_max_bytes: int = 512 * 1024
-
-    @classmethod
-    def from_env(cls, e: Mapping[str, str]) -> BillingSettings:
-        settings = cls(
-            stripe_secret_key=e.get("STRIPE_SECRET_KEY") or None,
-            stripe_webhook_secret=e.get("STRIPE_WEBHOOK_SECRET") or None,
-            stripe_price_starter=e.get("STRIPE_PRICE_STARTER") or None,
-            stripe_price_pro=e.get("STRIPE_PRICE_PRO") or None,
-            stripe_api_base=e.get("STRIPE_API_BASE") or None,
-            stripe_timeout_s=float(e.get("CLIENTA_STRIPE_TIMEOUT") or 20.0),
-            omise_secret_key=e.get("OMISE_SECRET_KEY") or None,
-            omise_public_key=e.get("OMISE_PUBLIC_KEY") or None,
-            omise_api_base=e.get("OMISE_API_BASE") or None,
-            omise_vault_base=e.get("OMISE_VAULT_BASE") or None,
-            omise_timeout_s=float(e.get("CLIENTA_OMISE_TIMEOUT") or 20.0),
-            omise_qr_max_bytes=int(e.get("CLIENTA_OMISE_QR_MAX_BYTES") or 256 * 1024),
-            omise_renewal_sweep_s=float(e.get("CLIENTA_OMISE_RENEWAL_SWEEP") or 600.0),
-            omise_renewal_notice_days=float(e.get("CLIENTA_OMISE_RENEWAL_NOTICE_DAYS") or 3.0),
-            grace_days=float(e.get("CLIENTA_BILLING_GRACE_DAYS") or 7.0),
-            meter_refresh_s=float(e.get("CLIENTA_BILLING_METER_REFRESH") or 30.0),
-            meter_max_orgs=int(e.get("CLIENTA_BILLING_METER_ORGS") or 10_000),
-            webhook_max_bytes=int(e.get("CLIENTA_BILLING_WEBHOOK_MAX_BYTES") or 512 * 1024),
-        )
-        if settings.stripe_secret_key and not (
-                settings.stripe_webhook_secret and settings.stripe_price_starter
-                and settings.stripe_price_pro):
-            raise ValueError("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET, "
-                             "STRIPE_PRICE_STARTER and STRIPE_PRICE_PRO")
-        return settings
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationSettings:
-    """Notification mail (docs/mail.md "Notifications"): how long an agent's reply waits
-    unread before it is mailed (replies meanwhile go in the same mail), how often the
-    sweeps look, the default waiting threshold, transcript links and lengths."""
-
-    reply_delay_s: float = 300.0
-    sweep_s: float = 10.0
-    # an org's waiting threshold when it set none (PATCH /v1/org/notifications)
-    waiting_alert_s: int = 600
-    transcript_link_days: float = 30.0
-    # messages in a transcript (mail or page) and in an inbox mail, the most recent kept
-    transcript_max_messages: int = 200
-
-    @classmethod
-    def from_env(cls, e: Mapping[str, str]) -> NotificationSettings:
-        return cls(
-            reply_delay_s=float(e.get("CLIENTA_REPLY_MAIL_DELAY") or 300.0),
-            sweep_s=float(e.get("CLIENTA_NOTIFY_SWEEP") or 10.0),
-            waiting_alert_s=int(e.get("CLIENTA_WAITING_ALERT") or 600),
-            transcript_link_days=float(e.get("CLIENTA_TRANSCRIPT_LINK_DAYS") or 30.0),
-            transcript_max_messages=int(e.get("CLIENTA_TRANSCRIPT_MAX_MESSAGES") or 200),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class InsightsSettings:
-    """GET /v1/insights (docs/insights.md): the longest period one request may ask for, how
-    many of the period's newest unanswered questions are grouped, how many top ones shown."""
-
-    max_days: int = 366
-    unanswered_sample: int = 1000
-    top_unanswered: int = 10
-
-    @classmethod
-    def from_env(cls, e: Mapping[str, str]) -> InsightsSettings:
-        return cls(
-            max_days=int(e.get("CLIENTA_INSIGHTS_MAX_DAYS") or 366),
-            unanswered_sample=int(e.get("CLIENTA_INSIGHTS_UNANSWERED_SAMPLE") or 1000),
-            top_unanswered=int(e.get("CLIENTA_INSIGHTS_TOP_UNANSWERED") or 10),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LifecycleSettings:
-    """The data lifecycle (docs/privacy.md): how often the retention jobs run and how often a
-    process looks for due ones, the lease after which a job's run is retried elsewhere, how
-    long a terminated org's export stays open, and how long usage records are kept."""
-
-    jobs_every_s: float = 3600.0
-    poll_s: float = 60.0
-    lease_s: float = 900.0
-    export_days: int = 30
-    usage_keep_days: int = 730  # 24 months
-
-    @classmethod
-    def from_env(cls, e: Mapping[str, str]) -> LifecycleSettings:
-        return cls(
-            jobs_every_s=float(e.get("CLIENTA_RETENTION_EVERY") or 3600.0),
-            poll_s=float(e.get("CLIENTA_SCHEDULER_POLL") or 60.0),
-            lease_s=float(e.get("CLIENTA_SCHEDULER_LEASE") or 900.0),
-            export_days=min(int(e.get("CLIENTA_EXPORT_DAYS") or 30), 59),
-            usage_keep_days=min(int(e.get("CLIENTA_USAGE_KEEP_DAYS") or 730), 730),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Reporting:
-    """Error reporting: Sentry when a DSN is set, off otherwise (server/reporting/)."""
-
-    sentry_dsn: str | None = None
-    release: str = ""
-    environment: str = "production"
-    # share of error events sent, and of requests traced (0: no performance data)
-    sample_rate: float = 1.0
-    traces_sample_rate: float = 0.0
-
-    @classmethod
-    def from_env(cls, e: Mapping[str, str]) -> Reporting:
-        return cls(
-            sentry_dsn=e.get("SENTRY_DSN") or None,
-            release=e.get("CLIENTA_RELEASE") or f"clienta@{_version()}",
-            environment=e.get("CLIENTA_ENVIRONMENT") or "production",
-            sample_rate=_rate(e, "CLIENTA_SENTRY_SAMPLE_RATE", 1.0),
-            traces_sample_rate=_rate(e, "CLIENTA_SENTRY_TRACES_SAMPLE_RATE", 0.0),
-        )
-
-
-def _version() -> str:
-    try:
-        return metadata.version("clienta")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
-def _rate(e: Mapping[str, str], name: str, default: float) -> float:
-    rate = float(e.get(name) or default)
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{name} must be a number from 0 to 1")
-    return rate
-
-
-def _quota(e: Mapping[str, str], name: str, default: tuple[int, float]) -> tuple[int, float]:
-    """`CLIENTA_QUOTA_<NAME>=count/seconds`, e.g. `30/10`."""
-    raw = e.get(f"CLIENTA_QUOTA_{name.upper()}")
-    if not raw:
-        return default
-    count, _, window = raw.partition("/")
-    return int(count), float(window or default[1])
-
-
-def _flag(raw: str) -> bool:
-    return raw.strip().lower() not in ("0", "false", "no", "off")
+__all__ = ["BillingSettings", "GoogleSettings", "InsightsSettings", "LifecycleSettings", "Limits",
+           "MailSettings", "NotificationSettings", "Quotas", "Reporting", "Settings"]
 
 
 # Supabase's transaction pooler listens on 6543 (its session pooler and Postgres on 5432)
@@ -449,7 +169,7 @@ class Settings:
             database_url=e.get("DATABASE_URL") or None,
             direct_database_url=e.get("CLIENTA_DIRECT_DATABASE_URL") or None,
             redis_url=e.get("REDIS_URL") or None,
-            embedded_allowed=_flag(e.get("CLIENTA_EMBEDDED", "1")),
+            embedded_allowed=flag(e.get("CLIENTA_EMBEDDED", "1")),
             secret=e.get("CLIENTA_SECRET") or "",
             master_key=e.get("CLIENTA_MASTER_KEY") or "",
             master_key_previous=e.get("CLIENTA_MASTER_KEY_PREVIOUS") or "",
@@ -489,12 +209,12 @@ class Settings:
             kb_max_upload_bytes=int(e.get("CLIENTA_KB_MAX_UPLOAD", 10 * 1024 * 1024)),
             kb_background_bytes=int(e.get("CLIENTA_KB_BACKGROUND_BYTES", 256 * 1024)),
             kb_chunk_chars=int(e.get("CLIENTA_KB_CHUNK_CHARS", 800)),
-            kb_reindex_on_start=_flag(e.get("CLIENTA_KB_REINDEX_ON_START", "1")),
+            kb_reindex_on_start=flag(e.get("CLIENTA_KB_REINDEX_ON_START", "1")),
             kb_max_reindexes=int(e.get("CLIENTA_KB_MAX_REINDEXES", 2)),
             kb_answer_threshold=float(e.get("CLIENTA_KB_THRESHOLD", 0.2)),
             kb_fetch_timeout_s=float(e.get("CLIENTA_KB_FETCH_TIMEOUT", 10.0)),
             kb_fetch_max_redirects=int(e.get("CLIENTA_KB_FETCH_MAX_REDIRECTS", 3)),
-            kb_fetch_allow_loopback=_flag(e.get("CLIENTA_KB_FETCH_ALLOW_LOOPBACK", "0")),
+            kb_fetch_allow_loopback=flag(e.get("CLIENTA_KB_FETCH_ALLOW_LOOPBACK", "0")),
             presence_ttl_s=float(e.get("CLIENTA_PRESENCE_TTL", 15.0)),
             queue_wait_s=float(e.get("CLIENTA_QUEUE_WAIT", 120.0)),
             log_level=e.get("CLIENTA_LOG_LEVEL", "info"),
@@ -506,7 +226,7 @@ class Settings:
             trusted_proxies=e.get("CLIENTA_TRUSTED_PROXIES", ""),
             limits=limits,
             # every field is a (count, seconds) default; fields() types f.default as object
-            quotas=Quotas(**{f.name: _quota(e, f.name, f.default)  # type: ignore[arg-type]  # (above)
+            quotas=Quotas(**{f.name: quota(e, f.name, f.default)  # type: ignore[arg-type]  # (above)
                              for f in fields(Quotas)}),
             reporting=Reporting.from_env(e),
             mail=MailSettings.from_env(e),

@@ -85,6 +85,7 @@ from server.services.metering import Meter, MeterPolicy
 from server.services.notifications import NoticePolicy, Notifications
 from server.services.orgs import OrgDirectory
 from server.services.privacy import PrivacyService
+from server.services.privacy_settings import PrivacySettings
 from server.services.rate_limits import RateLimiter, RedisCounters, rules_from
 from server.services.read_markers import ReadMarkers
 from server.services.resume_reads import ResumeReads
@@ -140,6 +141,7 @@ class Services:
     google: GoogleSignIn  # Google sign-in (OpenID Connect); off unless configured
     notifications: Notifications  # follow-ups, replies, transcripts, alerts (docs/mail.md)
     privacy: PrivacyService  # data-subject rights, consent, requests (docs/privacy.md)
+    privacy_settings: PrivacySettings  # the org's notice and retention (org_privacy)
     lifecycle: OrgLifecycle  # termination, org and own-account exports, the purge
     scheduler: Scheduler  # the retention jobs, each run once across processes
     history: ConversationHistory  # past conversations: search, read-only timelines
@@ -230,6 +232,7 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         preview=preview,
         keys=key_service,
         privacy=privacy, lifecycle=org_life,
+        privacy_settings=PrivacySettings(db, audit_log),
         scheduler=Scheduler(db, retention.jobs(), SchedulerPolicy(
             life.poll_s, timedelta(seconds=life.lease_s))),
         demo_site_key=settings.demo_site_key, sessions=sessions,

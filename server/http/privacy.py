@@ -27,6 +27,7 @@ from server.services.privacy import (
     RequestSource,
     export_archive,
 )
+from server.services.privacy_settings import NoticeIncomplete
 
 MAX_NAME = 200
 MAX_EMAIL = 320
@@ -188,6 +189,59 @@ class VisitorCors:
         await self.app(scope, receive, send)
 
 
+async def find_visitors(request: Request) -> JSONResponse:
+    """GET /v1/visitors?email= or ?visitor_id=: the console's lookup of a data subject."""
+    principal = await authenticate(request, MANAGERS)
+    email = query_text(request, "email", max_len=MAX_EMAIL)
+    visitor_id = _uuid(query_text(request, "visitor_id", max_len=64), "visitor_id")
+    if (email is None) == (visitor_id is None):
+        raise ApiError(422, "bad_request", "give one of email or visitor_id")
+    if email is not None and "@" not in email:
+        raise ApiError(422, "bad_request", "email must be an email address")
+    items = await request.app.state.services.privacy.find(
+        principal.org_id, visitor_id=visitor_id, email=email)
+    return JSONResponse({"items": items, "next_cursor": None},
+                        headers={"Cache-Control": "no-store"})
+
+
+# ---- the org's notice and retention (org_privacy) ---------------------------------------
+
+async def get_settings(request: Request) -> JSONResponse:
+    principal = await authenticate(request, MANAGERS)
+    return JSONResponse(await request.app.state.services.privacy_settings.get(
+        principal.org_id))
+
+
+async def patch_settings(request: Request) -> JSONResponse:
+    principal = await authenticate(request, MANAGERS)
+    body = await json_body(request)
+    fields = {"notice_required", "notice_version", "notice_text", "closed_retention_days"}
+    if not body or set(body) - fields:
+        raise ApiError(422, "bad_request", "send any of " + ", ".join(sorted(fields)))
+    changes: dict[str, Any] = {}
+    if "notice_required" in body:
+        if not isinstance(body["notice_required"], bool):
+            raise ApiError(422, "bad_request", "notice_required must be true or false")
+        changes["notice_required"] = body["notice_required"]
+    for name, limit in (("notice_version", 64), ("notice_text", 4000)):
+        if name in body:
+            changes[name] = (None if body[name] is None
+                             else require_str(body, name, max_len=limit))
+    if "closed_retention_days" in body:
+        days = body["closed_retention_days"]
+        if days is not None and (not isinstance(days, int) or isinstance(days, bool)
+                                 or not 1 <= days <= 3650):
+            raise ApiError(422, "bad_request",
+                           "closed_retention_days must be 1-3650 days or null")
+        changes["closed_retention_days"] = days
+    try:
+        settings = await request.app.state.services.privacy_settings.update(
+            principal.org_id, changes, actor_of(request, principal))
+    except NoticeIncomplete as exc:
+        raise ApiError(422, "bad_request", str(exc)) from exc
+    return JSONResponse(settings)
+
+
 # ---- the requests register -------------------------------------------------------------
 
 def _moment(value: Any, name: str) -> datetime | None:
@@ -277,6 +331,9 @@ def routes() -> list[BaseRoute]:
         Route("/v1/visitor/processing", processing, methods=["PUT"]),
         Route("/v1/visitor/consent", consent, methods=["POST"]),
         Route("/v1/visitor/erase", erase, methods=["POST"]),
+        Route("/v1/visitors", find_visitors, methods=["GET"]),
+        Route("/v1/org/privacy", get_settings, methods=["GET"]),
+        Route("/v1/org/privacy", patch_settings, methods=["PATCH"]),
         Route("/v1/visitors/{visitor_id}", rectify, methods=["PATCH"]),
         Route("/v1/visitors/{visitor_id}/export", export, methods=["GET"]),
         Route("/v1/visitors/{visitor_id}/processing", processing, methods=["PUT"]),

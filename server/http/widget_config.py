@@ -26,9 +26,12 @@ async def widget_config(request: Request) -> JSONResponse:
         raise ApiError(404, "not_found", "no such site key")
     prefs = org.prefs
     is_open = prefs.open_at(datetime.now(UTC))
+    # the org's privacy notice, shown before the first message when it requires one
+    notice = await request.app.state.services.privacy_settings.notice(org.id)
     return JSONResponse(
         {"widget": prefs.look.to_json(), "open": is_open,
-         "offline_message": None if is_open else prefs.offline_message},
+         "offline_message": None if is_open else prefs.offline_message,
+         "notice": notice and notice.to_json()},
         headers={"Access-Control-Allow-Origin": "*", "Cache-Control": CACHE,
                  "X-Content-Type-Options": "nosniff"})
 

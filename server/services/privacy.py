@@ -101,6 +101,32 @@ class PrivacyService:
         if state is None or state.erased_at is not None:
             raise NoSuchVisitor("no such visitor")
 
+    async def find(self, org_id: UUID, *, visitor_id: UUID | None = None,
+                   email: str | None = None) -> list[dict[str, Any]]:
+        """The console's lookup: a visitor by id, or every visitor who gave this address
+        (the keyed blind index: exact, case-insensitive). Erased visitors are listed as
+        such, with nothing of theirs."""
+        async with self.db.unit_of_work(org_id) as conn:
+            ids = ([visitor_id] if visitor_id is not None
+                   else await convs.visitors_by_email(conn, self.db.keys, org_id, email or ""))
+            found = []
+            for vid in ids[:50]:  # one address is rarely given by more than a handful
+                state = await store.visitor_state(conn, self.db.keys, org_id, vid)
+                if state is None:
+                    continue
+                details = ({} if state.erased_at else
+                           await convs.visitor_details(conn, self.db.keys, org_id, vid))
+                found.append({
+                    "visitor_id": str(vid), "name": details.get("name"),
+                    "email": details.get("email"), "restricted": state.restricted,
+                    "objection": state.objection,
+                    "erased_at": state.erased_at and state.erased_at.isoformat(),
+                    "reported_minor_at": (state.reported_minor_at
+                                          and state.reported_minor_at.isoformat()),
+                    "created_at": state.created_at.isoformat(),
+                    "conversations": await store.conversation_count(conn, org_id, vid)})
+            return found
+
     async def export(self, org_id: UUID, visitor_id: UUID, by: Requester) -> dict[str, Any]:
         """Everything stored about the visitor; notes only for the org's own copy."""
         async with self.db.unit_of_work(org_id) as conn:

@@ -52,6 +52,12 @@ async def visitor_state(conn: asyncpg.Connection, keys: Keyring, org_id: UUID,
                         row["reported_minor_at"], row["created_at"])
 
 
+async def conversation_count(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM conversations WHERE org_id = $1 AND visitor_id = $2",
+        org_id, visitor_id))
+
+
 async def ensure_visitor(conn: asyncpg.Connection, org_id: UUID, visitor_id: UUID) -> None:
     """A visitor who never wrote has no row yet: a consent or a tombstone needs one."""
     await conn.execute(

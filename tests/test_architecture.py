@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import ast
 import functools
+import io
 import re
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -216,3 +218,24 @@ def test_sql_lives_in_storage_only() -> None:
 def test_modules_stay_small() -> None:
     big = [(rel(p), n) for p in sources() if (n := len(p.read_text().splitlines())) > 400]
     assert not big, big
+
+
+IGNORE = re.compile(r"type:\s*ignore")
+# `# type: ignore[code, ...]  # why`: the error it silences and the reason it is right here
+REASONED_IGNORE = re.compile(r"#\s*type:\s*ignore\[[a-z-]+(,\s*[a-z-]+)*\]\s+#\s*\S")
+
+
+def unreasoned_ignores(source: str) -> list[int]:
+    """Line numbers of the `type: ignore` comments that lack an error code or a reason."""
+    return [token.start[0] for token in tokenize.generate_tokens(io.StringIO(source).readline)
+            if token.type == tokenize.COMMENT and IGNORE.search(token.string)
+            and not REASONED_IGNORE.search(token.string)]
+
+
+def test_every_type_ignore_names_its_error_and_reason() -> None:
+    assert unreasoned_ignores("x = f()  # type: ignore\n") == [1]
+    assert unreasoned_ignores("x = f()  # type: ignore[arg-type]\n") == [1]
+    assert not unreasoned_ignores("x = f()  # type: ignore[arg-type]  # the stub is wrong\n")
+    assert not unreasoned_ignores('x = "# type: ignore"\n')
+    wrong = [f"{rel(p)}:{n}" for p in sources() for n in unreasoned_ignores(p.read_text())]
+    assert not wrong, f"`# type: ignore[code]  # reason` wanted: {wrong}"

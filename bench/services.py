@@ -177,6 +177,9 @@ class Stack:
             # and its thousands of visitors, under one site key, come from it too
             CLIENTA_QUOTA_IP_SOCKETS="0", CLIENTA_QUOTA_IP_CONVERSATIONS="0",
             CLIENTA_QUOTA_SITE_CONVERSATIONS="0",
+            # its agents and thousands of open conversations share one free-plan org: only
+            # the AI-answer limit holds, as before the others were enforced
+            CLIENTA_BILLING_LIMITS="ai_answers",
             PYTHONUNBUFFERED="1",
         )
         env.update(extra or {})

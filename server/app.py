@@ -22,6 +22,7 @@ from server.domain.client_ip import parse_networks
 from server.domain.links import LinkSigner
 from server.domain.notices import NoticeSigner
 from server.domain.passwords import PasswordPolicy, load_common_passwords
+from server.domain.plans import Metric
 from server.http import (
     accounts,
     agent_tools,
@@ -170,9 +171,6 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     metrics = Metrics()
     hub = Hub(broker)
     presence = RedisPresence(broker.commands, settings.presence_ttl_s)
-    conversation_service = ConversationService(db, hub, metrics, Appender(db),
-                                               ResumeReads(db),
-                                               agents_online=presence.online_count)
     admission = Admission()
     admission.start()
     audit_log = AuditLog(db, parse_networks(settings.trusted_proxies))
@@ -182,11 +180,17 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
         # a live holder never loses its row to another worker mid-send
         lease_s=3 * settings.mail.send_timeout_s,
         retention=timedelta(days=settings.mail.retention_days)))
-    knowledge = build_knowledge_base(settings, db)
     meter_policy = MeterPolicy(
         refresh_s=settings.billing.meter_refresh_s, max_orgs=settings.billing.meter_max_orgs,
-        grace=timedelta(days=settings.billing.grace_days), public_url=settings.public_url)
+        grace=timedelta(days=settings.billing.grace_days), public_url=settings.public_url,
+        enforced=frozenset(Metric(m) for m in settings.billing.limits))
     meter = Meter(db, mail, meter_policy)
+    # the plan's limits: open conversations, documents and seats (docs/billing.md)
+    conversation_service = ConversationService(db, hub, metrics, Appender(db),
+                                               ResumeReads(db),
+                                               agents_online=presence.online_count,
+                                               admits=meter.admits_conversation)
+    knowledge = build_knowledge_base(settings, db, documents=meter.document_refusal)
     chat = build_chat_provider(settings, extractive_answer)  # offline: quotes the KB
     bot = BotRunner(db, hub, conversation_service, chat, metrics,
                     StreamTexts(broker.command, db),
@@ -201,7 +205,8 @@ async def build_services(settings: Settings, *, migrate: bool = True) -> Service
     credentials = Credentials(passwords, settings.token_ttl_s)
     signer = LinkSigner(settings.secret_bytes())
     sessions = StaffSessions(db, hub, audit_log)
-    accounts = AccountService(db, settings.token_ttl_s, passwords, mail, audit_log)
+    accounts = AccountService(db, settings.token_ttl_s, passwords, mail, audit_log,
+                              seats=meter.seat_refusal)
     team = TeamService(db, audit_log, mail, signer, credentials, sessions, TeamPolicy(
         settings.public_url, timedelta(seconds=settings.invite_ttl_s)),
         seats=meter.seat_refusal)

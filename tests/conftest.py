@@ -106,6 +106,9 @@ def server_env(app_database_url: str, redis_url: str, session_dir: Path) -> dict
         # all test clients share 127.0.0.1 (and this Redis): per-address socket and
         # conversation quotas likewise (tests/e2e/test_rate_limits_live.py sets its own)
         "CLIENTA_QUOTA_IP_SOCKETS": "0", "CLIENTA_QUOTA_IP_CONVERSATIONS": "0",
+        # tests add members, documents and conversations freely: of the free plan's limits
+        # only AI answers hold here (tests/e2e/test_billing_limits.py switches on all)
+        "CLIENTA_BILLING_LIMITS": "ai_answers",
         "PYTHONUNBUFFERED": "1",
     })
     return env

@@ -73,6 +73,9 @@ PLANS: Mapping[Plan, PlanSpec] = {
         ai_answers=20_000, seats=25, kb_documents=2_000, concurrent_conversations=500)),
 }
 PAID = (Plan.STARTER, Plan.PRO)
+# the metrics a plan limits (the others are only metered)
+LIMITED = (Metric.AI_ANSWERS, Metric.SEATS, Metric.KB_DOCUMENTS,
+           Metric.CONCURRENT_CONVERSATIONS)
 # what an alert is mailed at, in percent of a limit
 ALERT_PERCENTS = (80, 100)
 

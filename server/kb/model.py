@@ -110,3 +110,10 @@ class ReindexRunning(KbError):
 class QuestionNotFound(KbError):
     status = 404
     code = "not_found"
+
+
+class PlanLimit(KbError):
+    """The org's plan holds no more documents (existing ones stay)."""
+
+    status = 403
+    code = "plan_limit"

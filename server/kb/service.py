@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
@@ -28,6 +28,7 @@ from server.kb.model import (
     Ingested,
     KbError,
     Passage,
+    PlanLimit,
     QuestionNotFound,
     ReindexRunning,
     TooLarge,
@@ -45,6 +46,9 @@ from server.storage.db import Database, SystemJob
 log = logging.getLogger(__name__)
 
 OFFLINE_EMBED_MODELS = ("offline", "hash", "clienta-hash")
+# why one more document would exceed the org's plan (None: it fits), in the caller's
+# transaction (services/metering.Meter.document_refusal; kb imports no service)
+DocumentCheck = Callable[[asyncpg.Connection, UUID], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +62,10 @@ class KnowledgeBase:
     def __init__(
         self, db: Database, settings: Settings, embedder: Embedder, reranker: Reranker, *,
         retrieval: RetrievalConfig | None = None, max_jobs: int = 8, concurrency: int = 2,
-        reindex_on_start: bool = True,
+        reindex_on_start: bool = True, documents: DocumentCheck | None = None,
     ) -> None:
         self.db = db
+        self.documents = documents
         self.settings = settings
         self.embedder = embedder
         self.reranker = reranker
@@ -176,6 +181,7 @@ class KnowledgeBase:
 
     async def add_page(self, org_id: UUID, url: str, title: str | None = None) -> Ingested:
         """One web page, fetched by server/kb/fetch.py's rules, kept with its final URL."""
+        await self._room(org_id)  # a full plan fetches nothing
         page = await fetch_page(url, self.fetch_policy)
         return await self.add(org_id, Upload(page.data, content_type=page.content_type,
                                              title=title, url=page.url))
@@ -224,27 +230,14 @@ class KnowledgeBase:
     async def _ingest(self, org_id: UUID, upload: Upload, doc_id: UUID | None) -> Ingested:
         kind = self._kind(upload)  # size and type errors answer at once, before any row
         title = (upload.title or upload.filename or "Untitled")[:300]
+        if doc_id is None:
+            await self._room(org_id)  # before parsing and embedding what cannot be kept
         if len(upload.data) > self.settings.kb_background_bytes:
             return await self._ingest_later(org_id, upload, doc_id, kind, title)
         parsed = await asyncio.to_thread(self._parse, upload, kind)
         prepared = await ingest.prepare(parsed, self.embedder, self.settings.kb_chunk_chars)
-        gen: int | None  # begin_replace finds no row for a document deleted meanwhile
         async with self.db.unit_of_work(org_id) as conn:
-            if doc_id is None:
-                doc_id = await store.insert_document(
-                    conn, org_id, title=prepared.title, url=upload.url, kind=kind,
-                    filename=upload.filename, status=DocStatus.PROCESSING,
-                    byte_count=len(upload.data),
-                )
-                gen = 1
-            else:
-                gen = await store.begin_replace(
-                    conn, org_id, doc_id, title=prepared.title, url=upload.url, kind=kind,
-                    filename=upload.filename, status=DocStatus.PROCESSING,
-                    byte_count=len(upload.data),
-                )
-                if gen is None:
-                    raise DocumentNotFound("no such document")
+            doc_id, gen = await self._begin(conn, org_id, doc_id, upload, kind, prepared.title)
             await store.store_chunks(
                 conn, org_id, doc_id, gen, title=prepared.title, chunks=prepared.rows,
                 model=prepared.model, dim=prepared.dim, chars=prepared.chars,
@@ -258,26 +251,33 @@ class KnowledgeBase:
             raise Busy("the server is shutting down; retry shortly")
         if sum(1 for j in self._jobs.values() if j is not None) >= self._max_jobs:
             raise Busy("too many documents are being processed; retry shortly")
-        gen: int | None  # begin_replace finds no row for a document deleted meanwhile
         async with self.db.unit_of_work(org_id) as conn:
-            if doc_id is None:
-                doc_id = await store.insert_document(
-                    conn, org_id, title=title, url=upload.url, kind=kind,
-                    filename=upload.filename, status=DocStatus.PROCESSING,
-                    byte_count=len(upload.data),
-                )
-                gen = 1
-            else:
-                gen = await store.begin_replace(
-                    conn, org_id, doc_id, title=title, url=upload.url, kind=kind,
-                    filename=upload.filename, status=DocStatus.PROCESSING,
-                    byte_count=len(upload.data),
-                )
-                if gen is None:
-                    raise DocumentNotFound("no such document")
+            doc_id, gen = await self._begin(conn, org_id, doc_id, upload, kind, title)
         job = _Job(org_id, doc_id, gen)
         self._spawn(self._process(job, upload, kind), job)
         return Ingested(doc_id, DocStatus.PROCESSING, 0)
+
+    async def _room(self, org_id: UUID) -> None:
+        if self.documents is not None:
+            async with self.db.unit_of_work(org_id) as conn:
+                if reason := await self.documents(conn, org_id):
+                    raise PlanLimit(reason)
+
+    async def _begin(self, conn: asyncpg.Connection, org_id: UUID, doc_id: UUID | None,
+                     upload: Upload, kind: DocKind, title: str) -> tuple[UUID, int]:
+        """The document's row, processing: a new one (if the plan holds it: checked again
+        under its lock, in this transaction), or the next generation of `doc_id`."""
+        fields: dict[str, Any] = {"title": title, "url": upload.url, "kind": kind, "filename":
+                                  upload.filename, "status": DocStatus.PROCESSING,
+                                  "byte_count": len(upload.data)}
+        if doc_id is None:
+            if self.documents is not None and (reason := await self.documents(conn, org_id)):
+                raise PlanLimit(reason)
+            return await store.insert_document(conn, org_id, **fields), 1
+        gen = await store.begin_replace(conn, org_id, doc_id, **fields)
+        if gen is None:  # deleted meanwhile
+            raise DocumentNotFound("no such document")
+        return doc_id, gen
 
     async def _process(self, job: _Job, upload: Upload, kind: DocKind) -> None:
         assert self._slots is not None, "KnowledgeBase.start() was not awaited"
@@ -372,7 +372,8 @@ class KnowledgeBase:
 
 
 def build_knowledge_base(
-    settings: Settings, db: Database, *, retrieval: RetrievalConfig | None = None
+    settings: Settings, db: Database, *, retrieval: RetrievalConfig | None = None,
+    documents: DocumentCheck | None = None,
 ) -> KnowledgeBase:
     """The one place providers are chosen: OpenAI embeddings and Cohere rerank when their
     keys are set (CLIENTA_EMBED_MODEL=offline keeps the offline embedder), else offline."""
@@ -395,6 +396,5 @@ def build_knowledge_base(
     # on by default through settings.kb_reindex_on_start (CLIENTA_KB_REINDEX_ON_START);
     # several configurations sharing one database (tests) must not re-embed each other's
     # chunks back and forth, so they turn it off and use the admin call
-    reindex = settings.kb_reindex_on_start
     return KnowledgeBase(db, settings, embedder, reranker, retrieval=retrieval,
-                         reindex_on_start=reindex)
+                         reindex_on_start=settings.kb_reindex_on_start, documents=documents)

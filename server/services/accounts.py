@@ -11,10 +11,12 @@ import contextlib
 import hashlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -34,6 +36,9 @@ log = logging.getLogger("clienta.accounts")
 # expired tokens already open nothing (the lookup checks expires_at): the purge only keeps
 # the table from growing, so once an hour is plenty
 TOKEN_PURGE_INTERVAL_S = 3600.0
+
+# why one more seat would exceed the org's plan (None: it fits), in the caller's transaction
+SeatCheck = Callable[[asyncpg.Connection, UUID], Awaitable[str | None]]
 
 class AccountError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -62,8 +67,12 @@ def hash_token(token: str) -> bytes:
 
 class AccountService:
     def __init__(self, db: Database, token_ttl_s: int, passwords: PasswordPolicy,
-                 outbox: MailOutbox, audit: AuditLog | None = None) -> None:
+                 outbox: MailOutbox, audit: AuditLog | None = None,
+                 seats: SeatCheck | None = None) -> None:
         self.db = db
+        # the plan's seat limit (services/metering.Meter.seat_refusal), in the insert's
+        # own transaction, as for invitations
+        self.seats = seats
         self.audit = audit or AuditLog(db)
         self.token_ttl = timedelta(seconds=token_ttl_s)
         self.passwords = passwords
@@ -204,6 +213,8 @@ class AccountService:
         user_id = uuid4()
         password_hash = await self._hash(password)
         async with self.db.unit_of_work(actor.org_id) as conn:
+            if self.seats is not None and (full := await self.seats(conn, actor.org_id)):
+                raise AccountError(403, "plan_limit", full)
             if not await store.insert_user(conn, user_id, actor.org_id, email, name, role,
                                            password_hash):
                 raise AccountError(409, "conflict", "an account with this email already exists")

@@ -52,8 +52,12 @@ class Stored:
 class ConversationService:
     def __init__(self, db: Database, hub: Hub, metrics: Metrics, appender: Appender,
                  resume_reads: ResumeReads, *,
-                 agents_online: Callable[[UUID], Awaitable[int]] | None = None) -> None:
+                 agents_online: Callable[[UUID], Awaitable[int]] | None = None,
+                 admits: Callable[[UUID], Awaitable[bool]] | None = None) -> None:
         self.db = db
+        # org_id -> whether a new conversation starts with the bot (the plan's open
+        # conversations: services/metering.Meter.admits_conversation, cached)
+        self.admits = admits
         # appends of concurrent messages share a statement (group commit), and so do the
         # reads of visitors coming back at once (after a deploy)
         self.appender = appender
@@ -259,10 +263,15 @@ class ConversationService:
     async def materialize(self, org_id: UUID, visitor_id: UUID, conversation_id: UUID,
                           locale: str | None) -> None:
         """Store a new conversation (and its visitor, unless known) under the id the visitor
-        was already given (on the message path: the visitor's first message waits on it)."""
+        was already given (on the message path: the visitor's first message waits on it).
+        Past the plan's open conversations it is still stored, and goes to people at once
+        (queued, the plan-limit message, the queue notice): never silent."""
+        with_bot = self.admits is None or await self.admits(org_id)
         async with self.db.unit_of_work(org_id, message_path=True) as conn:
             await convs.insert_conversation_for(conn, org_id, visitor_id, conversation_id,
                                                 locale)
+        if not with_bot:
+            await self.change_mode(org_id, conversation_id, Trigger.PLAN_LIMIT)
 
     # ---- reads for staff -----------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The meter: each org's usage this period against its plan's limits, counted from stored
 events, cached per process so the bot's check costs no query per message; LLM tokens per
-answer (once per stream); the 80% and 100% mails (once each per period); seat checks."""
+answer (once per stream); the 80% and 100% mails (once each per period); the checks of new
+conversations (cached too), seats and knowledge-base documents (in the caller's transaction)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ class MeterPolicy:
     max_orgs: int  # cached orgs per process (least recently used leave first)
     grace: timedelta  # a failed payment keeps the paid plan this long
     public_url: str  # the billing page's link in mail
+    # the limits enforced (CLIENTA_BILLING_LIMITS); the others are only metered
+    enforced: frozenset[Metric] = frozenset(plans.LIMITED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class Standing:
 class _Cached:
     standing: Standing
     answers: int  # counted at refresh, plus this process's answers since
+    opened: int  # open conversations at refresh, plus this process's new ones since
     fetched: float  # monotonic
 
 
@@ -96,17 +100,35 @@ class Meter:
     async def allows_answer(self, org_id: UUID) -> bool:
         """Whether the bot may answer one more question for this org: a dict lookup while
         the cached count is fresh, one query per org every `refresh_s` otherwise."""
+        if Metric.AI_ANSWERS not in self.policy.enforced:
+            return True
+        cached = await self._fresh(org_id)
+        return cached is None or cached.answers < cached.standing.limits.ai_answers
+
+    async def admits_conversation(self, org_id: UUID) -> bool:
+        """Whether a new conversation starts with the bot: open conversations below the
+        plan's limit (the cached count, plus this process's new ones since; closings are
+        seen at the next refresh). Counted either way: a refused one is open too."""
+        if Metric.CONCURRENT_CONVERSATIONS not in self.policy.enforced:
+            return True
+        cached = await self._fresh(org_id)
+        if cached is None:
+            return True
+        cached.opened += 1
+        return cached.opened <= cached.standing.limits.concurrent_conversations
+
+    async def _fresh(self, org_id: UUID) -> _Cached | None:
         cached = self._cache.get(org_id)
         if cached is None or time.monotonic() - cached.fetched > self.policy.refresh_s:
             try:
                 cached = await self._refresh(org_id)
             except Exception as exc:
-                # the meter failing must not stop answers: the last count, else allow
+                # the meter failing must not stop a conversation: the last count, else allow
                 log.error("meter refresh failed", extra={"error": exc})
                 if cached is None:
-                    return True
+                    return None
         self._cache.move_to_end(org_id)
-        return cached.answers < cached.standing.limits.ai_answers
+        return cached
 
     async def answered(self, org_id: UUID, stream_id: str, tokens_in: int,
                        tokens_out: int) -> None:
@@ -137,15 +159,35 @@ class Meter:
 
     async def seat_refusal(self, conn: asyncpg.Connection, org_id: UUID) -> str | None:
         """Why one more member (or invitation) would exceed the plan's seats, or None. In
-        the caller's transaction, so the check and the insert see the same rows."""
-        account = await store.account(conn, org_id)
-        plan = Plan.FREE if account is None else plans.effective_plan(
-            account.plan, account.status, account.grace_until, self.clock())
+        the caller's transaction, so the check and the insert see the same rows (and a
+        concurrent check waits for this transaction)."""
+        if Metric.SEATS not in self.policy.enforced:
+            return None
+        await store.lock_limit(conn, org_id, Metric.SEATS.value)
+        plan = await self._plan_in(conn, org_id)
         limit = plans.spec(plan).limits.seats
         if await store.seats(conn, org_id) >= limit:
             return (f"the {plan.value} plan includes {limit} seats (members and pending "
                     "invitations): upgrade the plan to add more")
         return None
+
+    async def document_refusal(self, conn: asyncpg.Connection, org_id: UUID) -> str | None:
+        """Why one more knowledge-base document would exceed the plan, or None; in the
+        caller's transaction, like seats. Documents already stored are never removed."""
+        if Metric.KB_DOCUMENTS not in self.policy.enforced:
+            return None
+        await store.lock_limit(conn, org_id, Metric.KB_DOCUMENTS.value)
+        plan = await self._plan_in(conn, org_id)
+        limit = plans.spec(plan).limits.kb_documents
+        if await store.kb_documents(conn, org_id) >= limit:
+            return (f"the {plan.value} plan includes {limit} knowledge-base documents: "
+                    "delete one or upgrade the plan to add more (nothing stored is removed)")
+        return None
+
+    async def _plan_in(self, conn: asyncpg.Connection, org_id: UUID) -> Plan:
+        account = await store.account(conn, org_id)
+        return Plan.FREE if account is None else plans.effective_plan(
+            account.plan, account.status, account.grace_until, self.clock())
 
     async def can_add_seat(self, org_id: UUID) -> bool:
         async with self.db.unit_of_work(org_id) as conn:
@@ -164,7 +206,8 @@ class Meter:
             mailed = await self._alerts(conn, org_id, standing)
         if mailed:
             self.outbox.wake()
-        cached = _Cached(standing, standing.usage[Metric.AI_ANSWERS], time.monotonic())
+        cached = _Cached(standing, standing.usage[Metric.AI_ANSWERS],
+                         standing.usage[Metric.CONCURRENT_CONVERSATIONS], time.monotonic())
         self._cache[org_id] = cached
         self._cache.move_to_end(org_id)
         while len(self._cache) > self.policy.max_orgs:

@@ -5,7 +5,6 @@ StaffSessions; an org never loses its last owner."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from server.domain.links import LinkKind, LinkRef, LinkSigner
 from server.domain.roles import Role
 from server.mail import templates
 from server.mail.base import Mail
-from server.services.accounts import AccountError, Principal
+from server.services.accounts import AccountError, Principal, SeatCheck
 from server.services.audit import AuditLog
 from server.services.credentials import Credentials
 from server.services.mail_outbox import MailOutbox
@@ -28,9 +27,6 @@ from server.storage import accounts as accounts_store
 from server.storage import mail_outbox
 from server.storage import teams as store
 from server.storage.db import Database
-
-# why one more seat would exceed the org's plan (None: it fits), in the caller's transaction
-SeatCheck = Callable[[asyncpg.Connection, UUID], Awaitable[str | None]]
 
 
 class _EmailTaken(Exception):

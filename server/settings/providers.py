@@ -8,6 +8,24 @@ from dataclasses import dataclass
 
 from server.settings.env import rate, version
 
+# the plan limits CLIENTA_BILLING_LIMITS may name (domain/plans.py's Metric values)
+PLAN_LIMITS = ("ai_answers", "seats", "kb_documents", "concurrent_conversations")
+OMISE_JS = "https://cdn.omise.co/omise.js"
+
+
+def plan_limits(value: str | None) -> frozenset[str]:
+    """`all` (unset), `none`, or a comma list of PLAN_LIMITS: the limits enforced."""
+    text = (value or "all").strip().lower()
+    if text == "all":
+        return frozenset(PLAN_LIMITS)
+    if text == "none":
+        return frozenset()
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    if unknown := names - frozenset(PLAN_LIMITS):
+        raise ValueError(f"CLIENTA_BILLING_LIMITS: unknown {', '.join(sorted(unknown))}; "
+                         f"use all, none or some of {', '.join(PLAN_LIMITS)}")
+    return names
+
 
 @dataclass(frozen=True, slots=True)
 class MailSettings:
@@ -91,6 +109,8 @@ class BillingSettings:
     omise_public_key: str | None = None
     omise_api_base: str | None = None
     omise_vault_base: str | None = None
+    # the console's billing page loads Omise.js from here (tests: a fake on 127.0.0.1)
+    omise_js_url: str = OMISE_JS
     omise_timeout_s: float = 20.0
     omise_qr_max_bytes: int = 256 * 1024  # the PromptPay QR image we pass on
     # the renewal job (docs/billing.md "Omise"): how often it looks, and how long before
@@ -105,6 +125,8 @@ class BillingSettings:
     meter_max_orgs: int = 10_000
     # a provider's event body (the route's limit, over the JSON default)
     webhook_max_bytes: int = 512 * 1024
+    # the plan limits enforced (docs/billing.md); usage is metered whatever this says
+    limits: frozenset[str] = frozenset(PLAN_LIMITS)
 
     @classmethod
     def from_env(cls, e: Mapping[str, str]) -> BillingSettings:
@@ -119,6 +141,7 @@ class BillingSettings:
             omise_public_key=e.get("OMISE_PUBLIC_KEY") or None,
             omise_api_base=e.get("OMISE_API_BASE") or None,
             omise_vault_base=e.get("OMISE_VAULT_BASE") or None,
+            omise_js_url=e.get("CLIENTA_OMISE_JS_URL") or OMISE_JS,
             omise_timeout_s=float(e.get("CLIENTA_OMISE_TIMEOUT") or 20.0),
             omise_qr_max_bytes=int(e.get("CLIENTA_OMISE_QR_MAX_BYTES") or 256 * 1024),
             omise_renewal_sweep_s=float(e.get("CLIENTA_OMISE_RENEWAL_SWEEP") or 600.0),
@@ -127,6 +150,7 @@ class BillingSettings:
             meter_refresh_s=float(e.get("CLIENTA_BILLING_METER_REFRESH") or 30.0),
             meter_max_orgs=int(e.get("CLIENTA_BILLING_METER_ORGS") or 10_000),
             webhook_max_bytes=int(e.get("CLIENTA_BILLING_WEBHOOK_MAX_BYTES") or 512 * 1024),
+            limits=plan_limits(e.get("CLIENTA_BILLING_LIMITS")),
         )
         if settings.stripe_secret_key and not (
                 settings.stripe_webhook_secret and settings.stripe_price_starter
@@ -134,6 +158,14 @@ class BillingSettings:
             raise ValueError("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET, "
                              "STRIPE_PRICE_STARTER and STRIPE_PRICE_PRO")
         return settings
+
+    @property
+    def omise_browser(self) -> tuple[str, str] | None:
+        """Omise.js's address and the vault it sends cards to, when the billing page may
+        tokenize cards (a public key is set); None: the console loads no Omise script."""
+        if not self.omise_public_key:
+            return None
+        return self.omise_js_url, self.omise_vault_base or "https://vault.omise.co"
 
 
 @dataclass(frozen=True, slots=True)

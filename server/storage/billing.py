@@ -181,6 +181,18 @@ async def seats(conn: asyncpg.Connection, org_id: UUID) -> int:
         "    AND revoked_at IS NULL AND expires_at > now())", org_id))
 
 
+async def lock_limit(conn: asyncpg.Connection, org_id: UUID, metric: str) -> None:
+    """Serialises one org's checks of one limit until the transaction ends, so two
+    concurrent additions cannot both see room for one."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('clienta.limit.' || $2),"
+                       " hashtext($1::uuid::text))", org_id, metric)
+
+
+async def kb_documents(conn: asyncpg.Connection, org_id: UUID) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM kb_documents WHERE org_id = $1",
+                                   org_id))
+
+
 async def mark_alert(conn: asyncpg.Connection, org_id: UUID, period_start: datetime,
                      metric: str, percent: int) -> bool:
     """True the first time this alert is marked for the period (then mail it)."""

@@ -12,8 +12,9 @@ import html
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +35,7 @@ WIDGET_SOURCES = (
     "src/i18n.js",
     "src/store.js",
     "src/view.js",
+    "src/privacy.js",
     "src/chat.js",
     "src/api.js",
 )
@@ -75,6 +77,39 @@ CONSOLE_CSP = (
     "img-src 'self' data:; frame-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
+# Omise.js's address and its vault's (settings.billing.omise_browser): the billing page
+# loads the script only when card payments by Omise are on, and the CSP allows it only then
+OmiseBrowser = tuple[str, str]
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _allow(csp: str, directive: str, source: str) -> str:
+    """`csp` with `source` added to `directive` (the directive added if absent)."""
+    rules = [r.strip() for r in csp.split(";")]
+    for i, rule in enumerate(rules):
+        if rule.split(" ", 1)[0] == directive:
+            rules[i] = f"{rule} {source}"
+            return "; ".join(rules)
+    return "; ".join([*rules, f"{directive} {source}"])
+
+
+def with_omise(csp: str, omise: OmiseBrowser | None) -> str:
+    """The console's CSP, opened for Omise.js when the billing page may tokenize cards: the
+    script's origin, and the vault the card goes to (Omise.js talks to it from a frame of
+    the vault's, or calls it directly). Never our origin: the number never reaches us."""
+    if omise is None:
+        return csp
+    script, vault = _origin(omise[0]), _origin(omise[1])
+    for directive, source in (("script-src", script), ("frame-src", vault),
+                              ("connect-src", vault)):
+        csp = _allow(csp, directive, source)
+    return csp
+
+
 DEMO_CSP = (
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "base-uri 'none'; frame-ancestors 'none'"
@@ -156,6 +191,14 @@ def _param(request: Request, name: str, limit: int = 128) -> str:
     return request.query_params.get(name, "")[:limit].strip()
 
 
+def _omise_browser(request: Request) -> OmiseBrowser | None:
+    for holder in (request.app.state, request.state):
+        services = getattr(holder, "services", None)
+        if services is not None:
+            return services.settings.billing.omise_browser
+    return None
+
+
 def _demo_site_key(request: Request) -> str | None:
     # Services live on app.state; lifespan state (request.state) is the fallback.
     for holder in (request.app.state, request.state):
@@ -192,6 +235,7 @@ class StaticSite:
         self.console_page = Asset.of(
             (root / "console/console.html").read_bytes(), HTML, REVALIDATE, CONSOLE_CSP
         )
+        self._console_pages: dict[OmiseBrowser, Asset] = {}  # one: settings do not change
         self.demo_template = (root / "pages/demo.html").read_text("utf-8")
         self.try_template = (root / "pages/try.html").read_text("utf-8")
 
@@ -203,6 +247,16 @@ class StaticSite:
         if csp:
             headers["Content-Security-Policy"] = csp
         return Response(text, media_type=HTML, headers=headers)
+
+    async def console(self, request: Request) -> Response:
+        omise = _omise_browser(request)
+        if omise is None:
+            return self.console_page.response(request)
+        page = self._console_pages.get(omise)
+        if page is None:
+            page = replace(self.console_page, csp=with_omise(CONSOLE_CSP, omise))
+            self._console_pages[omise] = page
+        return page.response(request)
 
     async def demo(self, request: Request) -> Response:
         key = _param(request, "site_key") or _demo_site_key(request) or ""
@@ -237,7 +291,7 @@ class StaticSite:
 
         return [
             Route("/widget.js", serve(self.widget), methods=["GET"]),
-            Route("/console", serve(self.console_page), methods=["GET"]),
+            Route("/console", self.console, methods=["GET"]),
             Route("/console.js", serve(self.console_js), methods=["GET"]),
             Route("/console.css", serve(self.console_css), methods=["GET"]),
             Route("/try", self.try_page, methods=["GET"]),

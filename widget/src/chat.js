@@ -34,6 +34,7 @@ function createChat(cfg, store, locale, t, emit) {
       if (conn.send({ t: 'wait', choice: choice })) view.wait(false);
     }
   });
+  var privacy = createPrivacy(cfg, t, store, view, reset);
   var conn = createConnection(cfg.ws + '/v1/ws/visitor?site_key=' + encodeURIComponent(cfg.siteKey), {
     open: hello,
     frame: function (f) {
@@ -96,6 +97,7 @@ function createChat(cfg, store, locale, t, emit) {
 
   function welcome(f) {
     if (f.visitor_token) d.token = f.visitor_token;
+    privacy.token();
     var behind = f.conversation_id === d.conv && typeof f.last_seq === 'number' && f.last_seq < d.seq;
     if (f.conversation_id !== d.conv || behind) {
       // Another conversation, or a server that knows less than our cache: the cached
@@ -227,7 +229,7 @@ function createChat(cfg, store, locale, t, emit) {
 
   function send(text) {
     text = String(text || '').trim();
-    if (!text) return false;
+    if (!text || privacy.blocked()) return false;
     if (text.length > MAX_TEXT) {
       view.notice(t('tooLong'));
       return false;
@@ -286,6 +288,16 @@ function createChat(cfg, store, locale, t, emit) {
     view.clear();
     view.unread(0);
     setMode({ mode: null });
+    privacy.refresh();
+  }
+
+  function reset() {
+    conn.stop();
+    welcomed = false;
+    freshTried = false;
+    forget();
+    view.status('');
+    if (view.isOpen()) start();
   }
 
   view.mount();
@@ -310,13 +322,6 @@ function createChat(cfg, store, locale, t, emit) {
       store.save();
       if (welcomed) conn.send({ t: 'identify', name: d.who.name, email: d.who.email });
     },
-    reset: function () {
-      conn.stop();
-      welcomed = false;
-      freshTried = false;
-      forget();
-      view.status('');
-      if (view.isOpen()) start();
-    }
+    reset: reset
   };
 }

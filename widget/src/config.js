@@ -30,6 +30,8 @@ function loadServerConfig(cfg, done) {
     cfg.locale = cfg.locale || w.locale || '';
     // outside business hours: the org's offline message (or ours) and the email field
     cfg.offline = j && j.open === false ? String(j.offline_message || '') || true : false;
+    // the org's privacy notice, shown before the first message (privacy.js)
+    cfg.notice = j && j.notice && j.notice.version && j.notice.text ? j.notice : null;
     finish = function () {};
     done();
   };

@@ -39,7 +39,21 @@ var STRINGS = {
     tooLong: 'That message is too long.',
     slowDown: 'You are sending messages too fast. Retrying shortly.',
     unavailable: 'The assistant is unavailable right now.',
-    error: 'Something went wrong. Please try again.'
+    error: 'Something went wrong. Please try again.',
+    privacy: 'Privacy',
+    pExport: 'Download my data',
+    pEdit: 'Correct my details',
+    name: 'Name',
+    save: 'Save',
+    pStop: 'Stop AI processing',
+    pStopped: 'Only people will answer you now.',
+    pWithdraw: 'Withdraw consent',
+    pErase: 'Erase my data',
+    pSure: 'Erase all your data? This cannot be undone.',
+    pYes: 'Yes, erase',
+    cancel: 'Cancel',
+    pDone: 'Done.',
+    accept: 'I agree'
   },
   th: {
     title: 'แชทกับเรา',
@@ -80,7 +94,21 @@ var STRINGS = {
     tooLong: 'ข้อความยาวเกินไป',
     slowDown: 'คุณส่งข้อความเร็วเกินไป ระบบจะลองส่งใหม่อีกครั้ง',
     unavailable: 'ขณะนี้ผู้ช่วยไม่พร้อมให้บริการ',
-    error: 'เกิดข้อผิดพลาด กรุณาลองใหม่อีกครั้ง'
+    error: 'เกิดข้อผิดพลาด กรุณาลองใหม่อีกครั้ง',
+    privacy: 'ความเป็นส่วนตัว',
+    pExport: 'ดาวน์โหลดข้อมูลของฉัน',
+    pEdit: 'แก้ไขข้อมูลของฉัน',
+    name: 'ชื่อ',
+    save: 'บันทึก',
+    pStop: 'หยุดการประมวลผลด้วย AI',
+    pStopped: 'ต่อจากนี้เจ้าหน้าที่จะตอบคุณเท่านั้น',
+    pWithdraw: 'ถอนความยินยอม',
+    pErase: 'ลบข้อมูลของฉัน',
+    pSure: 'ลบข้อมูลทั้งหมด? ย้อนกลับไม่ได้',
+    pYes: 'ยืนยันการลบ',
+    cancel: 'ยกเลิก',
+    pDone: 'เรียบร้อยแล้ว',
+    accept: 'ยอมรับ'
   }
 };
 

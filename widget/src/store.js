@@ -13,7 +13,7 @@ function createStore(siteKey) {
   } catch (e) { /* unreadable or disabled storage: start fresh */ }
 
   function blank() {
-    return { token: null, conv: null, seq: 0, outbox: [], history: [], who: null, rated: null, emailed: null };
+    return { token: null, conv: null, seq: 0, outbox: [], history: [], who: null, rated: null, emailed: null, consent: null, restricted: 0 };
   }
 
   function save() {

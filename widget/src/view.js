@@ -268,6 +268,8 @@ function createView(cfg, t, locale, act) {
   }
 
   return {
+    // the parts the privacy menu (privacy.js) adds to
+    head: head, closer: closer, panel: panel, composer: composer, input: input, send: sendBtn,
     mount: mount,
     open: open,
     close: close,

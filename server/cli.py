@@ -237,7 +237,8 @@ def cmd_widget_build(args: argparse.Namespace) -> int:
     from server.http.cdn import build
 
     try:
-        written = build(Path(args.out), args.server, site_key=args.site_key)
+        written = build(Path(args.out), args.server, site_key=args.site_key,
+                        omise=Settings.from_env().billing.omise_browser)
     except ValueError as exc:
         print(f"clienta: {exc}", file=sys.stderr)
         return 2

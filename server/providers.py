@@ -68,7 +68,7 @@ def build_payments(settings: Settings) -> Payments:
         omise = OmisePayments(conf.omise_secret_key, conf.omise_public_key,
                               api_base=conf.omise_api_base, vault_base=conf.omise_vault_base,
                               timeout_s=conf.omise_timeout_s,
-                              qr_max_bytes=conf.omise_qr_max_bytes)
+                              qr_max_bytes=conf.omise_qr_max_bytes, js_url=conf.omise_js_url)
         providers[omise.name] = omise
     return Payments(providers) if providers else no_payments()
 

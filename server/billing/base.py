@@ -185,8 +185,10 @@ class Payments:
 
     def listing(self) -> list[dict[str, object]]:
         # a provider whose page tokenizes cards itself (Omise.js) publishes its public key
+        # and the script's address
         return [{"name": p.name, "methods": [m.value for m in p.methods],
-                 **({"public_key": key} if (key := getattr(p, "public_key", None)) else {})}
+                 **({"public_key": key, "js_url": getattr(p, "js_url", None)}
+                    if (key := getattr(p, "public_key", None)) else {})}
                 for p in self.providers.values()]
 
     async def close(self) -> None:

@@ -89,7 +89,8 @@ class OmisePayments:
 
     def __init__(self, secret_key: str, public_key: str | None, *,
                  api_base: str | None = None, vault_base: str | None = None,
-                 timeout_s: float = 20.0, qr_max_bytes: int = 256 * 1024) -> None:
+                 timeout_s: float = 20.0, qr_max_bytes: int = 256 * 1024,
+                 js_url: str = "https://cdn.omise.co/omise.js") -> None:
         # the SDK reads its keys and addresses from module attributes at each call; this
         # provider is their only writer (one Omise account per deployment)
         omise.api_secret = secret_key
@@ -100,6 +101,7 @@ class OmisePayments:
         logging.getLogger("omise").setLevel(logging.WARNING)
         self.secret_key = secret_key
         self.public_key = public_key
+        self.js_url = js_url  # Omise.js, which the billing page loads to tokenize cards
         self.api_base = omise.api_main
         self.timeout_s = timeout_s
         self.qr_max_bytes = qr_max_bytes

@@ -15,9 +15,11 @@ from server.http.static import (
     WIDGET_CACHE,
     WIDGET_DIR,
     WIDGET_SOURCES,
+    OmiseBrowser,
     bundle,
     embed_tag,
     minify_css,
+    with_omise,
 )
 
 
@@ -42,11 +44,13 @@ def _headers(csp: str | None, cache: str, **extra: str) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in out.items()]
 
 
-def vercel_config(origin: str) -> dict:
+def vercel_config(origin: str, omise: OmiseBrowser | None = None) -> dict:
+    """Omise.js is allowed on the console only when the build was given it (OMISE_PUBLIC_KEY
+    set where `clienta widget build` ran)."""
     connect = f"connect-src 'self' {origin} {socket_origin(origin)}"
-    console_csp = ("default-src 'none'; script-src 'self'; style-src 'self'; "
-                   f"{connect}; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-                   "frame-ancestors 'none'")
+    console_csp = with_omise("default-src 'none'; script-src 'self'; style-src 'self'; "
+                             f"{connect}; img-src 'self' data:; base-uri 'none'; "
+                             "form-action 'none'; frame-ancestors 'none'", omise)
     demo_csp = (f"default-src 'self'; style-src 'self' 'unsafe-inline'; {connect}; "
                 "img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'")
     widget = _headers(None, WIDGET_CACHE, **{
@@ -71,8 +75,8 @@ def vercel_config(origin: str) -> dict:
     }
 
 
-def build(out: Path, server: str, *, site_key: str = "", root: Path = WIDGET_DIR
-          ) -> list[Path]:
+def build(out: Path, server: str, *, site_key: str = "", root: Path = WIDGET_DIR,
+          omise: OmiseBrowser | None = None) -> list[Path]:
     """Write the folder; return the files written."""
     origin = api_origin(server)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +97,7 @@ def build(out: Path, server: str, *, site_key: str = "", root: Path = WIDGET_DIR
                  "organisation's widget here.</p>")
     demo = (root / "pages/demo.html").read_text("utf-8").replace("{{embed}}", embed)
     files["index.html"] = demo.encode()
-    files["vercel.json"] = (json.dumps(vercel_config(origin), indent=2) + "\n").encode()
+    files["vercel.json"] = (json.dumps(vercel_config(origin, omise), indent=2) + "\n").encode()
     written = []
     for name, body in files.items():
         (out / name).write_bytes(body)

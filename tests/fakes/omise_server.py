@@ -6,7 +6,10 @@ Omise's error body (`{"object": "error", "location", "code", "message"}`).
 Tokens (the vault: the card number reaches only this fake), sources, charges (PromptPay with
 a QR document to download, card charges on a customer or a token), customers with cards.
 The test plays the payer and Omise: `pay`, `fail` and `expire` settle a charge and return
-the `charge.complete` event Omise would POST to the webhook."""
+the `charge.complete` event Omise would POST to the webhook. `/omise.js` is a stand-in for
+Omise.js with its interface (`Omise.setPublicKey`, `Omise.createToken(type, data, handler)`
+calling `handler(status, token or error)`): it posts the card from the browser to this
+vault's `/tokens` (CORS allowed, as the vault is another origin than the page's)."""
 
 from __future__ import annotations
 
@@ -33,6 +36,30 @@ MIN_THB_SATANG = 2000  # Omise's minimum THB charge
 BODY = web.RequestKey("body", dict)
 
 
+# Omise.js's interface over this fake's vault (the real one talks to its vault through a
+# frame of the vault's; this one calls it directly: the page's CSP allows both)
+OMISE_JS = """(function () {
+  var vault = new URL(document.currentScript.src).origin;
+  window.Omise = {
+    publicKey: null,
+    setPublicKey: function (key) { this.publicKey = key; return key; },
+    createToken: function (type, attributes, handler) {
+      var body = {}; body[type] = attributes;
+      fetch(vault + '/tokens', {method: 'POST', body: JSON.stringify(body), headers: {
+        'Authorization': 'Basic ' + btoa(this.publicKey + ':'),
+        'Content-Type': 'application/json'}})
+        .then(function (r) { return r.json().then(function (d) { handler(r.status, d); }); })
+        .catch(function (e) {
+          handler(0, {object: 'error', code: 'rpc_error', message: String(e)}); });
+    }
+  };
+})();
+"""
+CORS = {"Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type",
+        "Access-Control-Allow-Methods": "POST"}
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -52,6 +79,7 @@ class FakeOmise(FakeServer):
         self._ids = itertools.count(1)
         self._numbers: dict[str, str] = {}  # card id -> number (only here, as at Omise)
         self.fail_next = 0  # the next N API calls answer 500
+        self.scripts_served = 0  # /omise.js fetched by a page
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}_test_{next(self._ids):04d}{uuid.uuid4().hex[:12]}"
@@ -87,6 +115,8 @@ class FakeOmise(FakeServer):
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/omise.js", self._omise_js)
+        app.router.add_route("OPTIONS", "/tokens", self._preflight)
         app.router.add_post("/tokens", self._create_token)
         app.router.add_post("/sources", self._create_source)
         app.router.add_post("/charges", self._create_charge)
@@ -99,6 +129,21 @@ class FakeOmise(FakeServer):
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/omise.js" or request.method == "OPTIONS":
+            return await handler(request)
+        response = await self._authorized(request, handler)
+        if request.path == "/tokens":  # Omise.js calls it from the page's origin
+            response.headers.update(CORS)
+        return response
+
+    async def _omise_js(self, request: web.Request) -> web.Response:
+        self.scripts_served += 1
+        return web.Response(text=OMISE_JS, content_type="text/javascript")
+
+    async def _preflight(self, request: web.Request) -> web.Response:
+        return web.Response(status=204, headers=CORS)
+
+    async def _authorized(self, request: web.Request, handler: Any) -> web.StreamResponse:
         key = SECRET_KEY if request.path != "/tokens" else PUBLIC_KEY
         expected = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
         if request.headers.get("Authorization") != expected:

@@ -2,7 +2,9 @@
 // period against the plan's limits as CSS bars, invoices, choose or change a plan (Stripe
 // prorates), the customer portal, cancel at period end; a banner near a limit. With no
 // payment keys the page says billing is not configured. It builds its own button and
-// section (no markup in console.html); every value goes in through textContent.
+// section (no markup in console.html); every value goes in through textContent. Omise's
+// card payments: Omise.js (loaded only then; the CSP allows it only then) sends the card
+// from this browser to Omise's vault and answers a one-time token, which is all we post.
 var BILLING_METRICS = {
   ai_answers: 'AI answers this period', seats: 'Seats', kb_documents: 'Knowledge-base documents',
   concurrent_conversations: 'Open conversations'
@@ -79,6 +81,94 @@ function createBillingView(token, role) {
     }, function (err) { status('Error: ' + err.message); });
   }
 
+  // Omise.js, loaded once from the address the server names (and its CSP allows)
+  var omiseLoading = null;
+
+  function loadOmise(provider) {
+    if (!omiseLoading) {
+      omiseLoading = new Promise(function (resolve, reject) {
+        var script = document.createElement('script');
+        script.src = provider.js_url;
+        script.onload = function () {
+          if (!window.Omise) { reject(new Error('Omise.js did not load')); return; }
+          window.Omise.setPublicKey(provider.public_key);
+          resolve(window.Omise);
+        };
+        script.onerror = function () {
+          omiseLoading = null;
+          reject(new Error('Omise.js could not be loaded'));
+        };
+        document.head.appendChild(script);
+      });
+    }
+    return omiseLoading;
+  }
+
+  function field(form, name, label, attrs) {
+    var wrap = form.appendChild(el('label', 'card-field', label));
+    var input = wrap.appendChild(el('input'));
+    input.name = name;
+    input.id = 'billing-card-' + name;
+    input.required = true;
+    input.autocomplete = attrs.autocomplete;
+    if (attrs.inputmode) input.inputMode = attrs.inputmode;
+    if (attrs.size) input.size = attrs.size;
+    return input;
+  }
+
+  // the card form: its values go to Omise's vault only (Omise.createToken), never to us
+  function cardForm(plan, provider) {
+    stopPolling();
+    var box = $('billing-qr-box');
+    box.hidden = false;
+    box.replaceChildren(el('p', null, 'Pay for ' + plan + ' by card (Omise):'));
+    var form = box.appendChild(el('form', 'card-form'));
+    form.id = 'billing-card-form';
+    var inputs = {
+      name: field(form, 'name', 'Name on the card', { autocomplete: 'cc-name' }),
+      number: field(form, 'number', 'Card number', { autocomplete: 'cc-number',
+                                                     inputmode: 'numeric' }),
+      expiration_month: field(form, 'month', 'Month (MM)', { autocomplete: 'cc-exp-month',
+                                                             inputmode: 'numeric', size: 2 }),
+      expiration_year: field(form, 'year', 'Year (YYYY)', { autocomplete: 'cc-exp-year',
+                                                            inputmode: 'numeric', size: 4 }),
+      security_code: field(form, 'cvc', 'Security code', { autocomplete: 'cc-csc',
+                                                           inputmode: 'numeric', size: 4 })
+    };
+    var pay = form.appendChild(el('button', null, 'Pay'));
+    pay.type = 'submit';
+    pay.id = 'billing-card-pay';
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var card = {};
+      Object.keys(inputs).forEach(function (k) { card[k] = inputs[k].value.trim(); });
+      pay.disabled = true;
+      status('Working…');
+      loadOmise(provider).then(function (Omise) {
+        Omise.createToken('card', card, function (code, answer) {
+          // the card's details leave the page's memory with the form
+          Object.keys(inputs).forEach(function (k) { inputs[k].value = ''; });
+          card = null;
+          if (code !== 200 || !answer || answer.object === 'error') {
+            pay.disabled = false;
+            status('The card was refused: ' + ((answer && answer.message) || 'try again'));
+            return;
+          }
+          requestJSON('POST', '/v1/billing/checkout', token(), { plan: plan,
+            provider: 'omise', method: 'card', token: answer.id }).then(function (j) {
+            if (j && j.url) { window.location.assign(j.url); return; }  // 3-D Secure
+            box.hidden = true;
+            load().then(function () {
+              status(j.status === 'successful' ? 'Paid: thank you.' :
+                'The payment did not go through (' + j.status + ').');
+            });
+          }, function (err) { pay.disabled = false; status('Error: ' + err.message); });
+        });
+      }, function (err) { pay.disabled = false; status('Error: ' + err.message); });
+    });
+    inputs.name.focus();
+  }
+
   function bar(metric, used, limit) {
     var row = el('div', 'meter');
     row.dataset.metric = metric;
@@ -99,6 +189,9 @@ function createBillingView(token, role) {
     var names = (s.providers || []).map(function (p) { return p.name; });
     var stripe = names.indexOf('stripe') >= 0 || !names.length;
     var omise = names.indexOf('omise') >= 0;
+    var omiseCards = (s.providers || []).filter(function (p) {
+      return p.name === 'omise' && p.public_key && p.js_url;
+    })[0];
     var viaOmise = s.provider === 'omise';
     (s.plans || []).forEach(function (p) {
       if (p.plan === 'free') return;
@@ -121,6 +214,13 @@ function createBillingView(token, role) {
         q.type = 'button';
         q.dataset.promptpay = p.plan;
         q.addEventListener('click', function () { promptpay(p.plan); });
+        if (omiseCards) {
+          var c = box.appendChild(el('button', null, (subscribed ? 'Pay next month of ' :
+            'Pay ') + p.plan + ' by card · ' + money(p.thb_satang, 'thb')));
+          c.type = 'button';
+          c.dataset.omiseCard = p.plan;
+          c.addEventListener('click', function () { cardForm(p.plan, omiseCards); });
+        }
       }
     });
     if (subscribed && owner && !viaOmise) {

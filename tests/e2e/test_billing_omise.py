@@ -63,14 +63,14 @@ async def until(check, what: str, deadline_s: float = 20.0):
 
 
 async def test_promptpay_is_granted_only_when_the_api_says_paid_and_only_once(
-        make_server, db: Database) -> None:
+        make_server, db: Database, server_env: dict[str, str]) -> None:
     async with FakeOmise() as fake:
         server = make_server(omise_env(fake))
         org = await signup(server.url, "Bangkok Noodles")
         hook = server.url + "/v1/webhooks/omise"
         before = await billing(org)
-        assert {"name": "omise", "methods": ["card", "promptpay"],
-                "public_key": PUBLIC_KEY} in before["providers"]
+        assert {"name": "omise", "methods": ["card", "promptpay"], "public_key": PUBLIC_KEY,
+                "js_url": "https://cdn.omise.co/omise.js"} in before["providers"]
 
         r = await checkout(org, method="promptpay")
         assert r.status_code == 201, r.text
@@ -116,6 +116,10 @@ async def test_promptpay_is_granted_only_when_the_api_says_paid_and_only_once(
                 uuid.UUID(org.org_id))
         assert applied == 1
         assert sorted(await kinds_mailed(db, org.org_id)) == ["plan_changed", "receipt"]
+        # the receipt, in the owner's language (English here; Thai: the Stripe test)
+        receipt = await wait_for_mail(Path(server_env["CLIENTA_HOME"]) / "mail",
+                                      org.owner_email, "Receipt for Bangkok Noodles: 990.00 THB")
+        assert "we received 990.00 THB" in text_of(receipt)
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             r = await http.get("/v1/billing/invoices", headers=org.headers())
             [invoice] = r.json()["items"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from server.storage.db import Database
 from tests.fakes.stripe_server import API_KEY, PRICES, WEBHOOK_SECRET, FakeStripe, WebhookSender
 from tests.support.api import OrgHandle, signup
+from tests.support.mailbox import text_of, wait_for_mail
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -76,10 +78,13 @@ async def text_anywhere(db: Database, needle: str) -> list[str]:
 
 
 async def test_a_card_checkout_is_applied_once_and_no_card_number_is_stored(
-        make_server, db: Database) -> None:
+        make_server, db: Database, server_env: dict[str, str]) -> None:
     async with FakeStripe() as fake:
         server = make_server(stripe_env(fake))
         org = await signup(server.url, "Paying Co")
+        async with db.pool.acquire() as conn:  # the owner reads Thai: so does their mail
+            await conn.execute("UPDATE users SET locale = 'th' WHERE org_id = $1",
+                               uuid.UUID(org.org_id))
         before = await billing(org)
         assert before["plan"] == "free" and before["configured"] is True
         assert before["providers"] == [{"name": "stripe", "methods": ["card"]}]
@@ -113,6 +118,11 @@ async def test_a_card_checkout_is_applied_once_and_no_card_number_is_stored(
                 " AND action = 'billing.plan_changed'", uuid.UUID(org.org_id))
         assert applied == len(events) and changes == 1
         assert sorted(await kinds_mailed(db, org.org_id)) == ["plan_changed", "receipt"]
+        # the paid invoice's receipt, once, in the owner's language, with the invoice link
+        box = Path(server_env["CLIENTA_HOME"]) / "mail"
+        receipt = await wait_for_mail(box, org.owner_email, "ใบเสร็จของ Paying Co: 29.00 USD")
+        assert "https://invoice.stripe.test/" in text_of(receipt)
+        assert "ขอบคุณ" in text_of(receipt)
 
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             r = await http.get("/v1/billing/invoices", headers=org.headers())
@@ -172,7 +182,7 @@ async def test_forged_or_stale_signatures_are_refused_and_apply_nothing(make_ser
 
 
 async def test_events_out_of_order_and_a_failed_payment_end_on_free(
-        make_server, db: Database) -> None:
+        make_server, db: Database, server_env: dict[str, str]) -> None:
     async with FakeStripe() as fake:
         # a grace period of about a second: then the org is on free
         server = make_server(stripe_env(fake, CLIENTA_BILLING_GRACE_DAYS="0.000015"))
@@ -190,6 +200,9 @@ async def test_events_out_of_order_and_a_failed_payment_end_on_free(
         state = await billing(org)
         assert state["status"] == "past_due" and state["subscribed_plan"] == "starter"
         assert "payment_failed" in await kinds_mailed(db, org.org_id)
+        failed_mail = await wait_for_mail(Path(server_env["CLIENTA_HOME"]) / "mail",
+                                          org.owner_email, "Payment failed for Late Co")
+        assert "update the card" in text_of(failed_mail)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15
         while (state := await billing(org))["plan"] != "free":

@@ -57,6 +57,7 @@ CONSOLE_SOURCES = (
     "console/google.js",
     "console/history.js",
     "console/insights.js",
+    "console/privacy.js",
     "console/auth.js",
     "console/settings.js",
     "console/onboarding.js",

@@ -12,6 +12,8 @@ function startConsole() {
                             function () { return me.id; });
   var pastView = createHistoryView(function () { return session && session.token; });
   var insights = createInsightsView(function () { return session && session.token; });
+  var privacyView = createPrivacyView(function () { return session && session.token; },
+                                      function () { return session && session.role; });
   var typingOn = false, typingTimer = null, theirTimer = null;
   // settings (owners, admins) tell what they changed: the desk's canned list follows, and
   // the onboarding checklist reads its steps again
@@ -202,6 +204,8 @@ function startConsole() {
     kbView.allow(false);
     pastView.allow(false);
     insights.allow(false);
+    privacyView.allow(false);
+    privacyView.banner(false);
     $('audit-toggle').hidden = true;
     $('team-toggle').hidden = true;
     $('verify-banner').hidden = true;
@@ -217,6 +221,7 @@ function startConsole() {
     kbView.allow(isManager());
     pastView.allow(!!session);  // every role reads history; insights are for managers
     insights.allow(isManager());
+    privacyView.allow(isManager());  // rights requests and the account's end: managers
     $('audit-toggle').hidden = !isManager();
     $('team-toggle').hidden = !isManager();
     if (!isManager()) { audit.show(false); showTeam(false); }
@@ -245,6 +250,7 @@ function startConsole() {
     // The audit log and the team are for owners and admins; the server refuses anyone
     // else anyway.
     managerButtons();
+    privacyView.banner(true);  // a coming policy change, for every role
     requestJSON('GET', '/v1/me', s.token).then(function (m) {
       me.name = m.name;
       $('verify-banner').hidden = !!m.email_verified;

@@ -58,6 +58,7 @@ CONSOLE_SOURCES = (
     "console/history.js",
     "console/insights.js",
     "console/privacy.js",
+    "console/policy.js",
     "console/auth.js",
     "console/settings.js",
     "console/onboarding.js",

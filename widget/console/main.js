@@ -14,6 +14,7 @@ function startConsole() {
   var insights = createInsightsView(function () { return session && session.token; });
   var privacyView = createPrivacyView(function () { return session && session.token; },
                                       function () { return session && session.role; });
+  var policyBanner = createPolicyBanner();
   var typingOn = false, typingTimer = null, theirTimer = null;
   // settings (owners, admins) tell what they changed: the desk's canned list follows, and
   // the onboarding checklist reads its steps again
@@ -205,7 +206,7 @@ function startConsole() {
     pastView.allow(false);
     insights.allow(false);
     privacyView.allow(false);
-    privacyView.banner(false);
+    policyBanner(false);
     $('audit-toggle').hidden = true;
     $('team-toggle').hidden = true;
     $('verify-banner').hidden = true;
@@ -250,7 +251,7 @@ function startConsole() {
     // The audit log and the team are for owners and admins; the server refuses anyone
     // else anyway.
     managerButtons();
-    privacyView.banner(true);  // a coming policy change, for every role
+    policyBanner(true);  // a coming policy change, for every role
     requestJSON('GET', '/v1/me', s.token).then(function (m) {
       me.name = m.name;
       $('verify-banner').hidden = !!m.email_verified;

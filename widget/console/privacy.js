@@ -1,8 +1,7 @@
 // The Privacy page (owners and admins; the server refuses anyone else): find a visitor by id
 // or by the address they gave, then export, rectify, restrict, erase or mark them a
 // reported minor; the register of rights requests with days left; for owners, the org's
-// export, the account's termination and their own account. Also the banner of a coming
-// material change of the privacy policy, for every console user until dismissed.
+// export, the account's termination and their own account.
 addStrings({
   en: {
     'privacy.button': 'Privacy', 'privacy.back': 'Conversations', 'privacy.title': 'Privacy',
@@ -32,7 +31,7 @@ addStrings({
     'privacy.me.delete': 'Delete my account', 'privacy.terminate': 'Terminate the account',
     'privacy.terminate.help': 'The service stops at once; the export stays open 30 days, then everything is deleted by day 60. Type the organisation\u2019s name to confirm.',
     'privacy.terminate.name': 'Organisation name', 'privacy.terminated': 'Terminated. Export open until {}.',
-    'privacy.policy': 'Our privacy policy changes on {}.', 'privacy.dismiss': 'Dismiss'
+    'policy.change': 'Our privacy policy changes on {}.', 'policy.dismiss': 'Dismiss'
   },
   th: {
     'privacy.button': 'ความเป็นส่วนตัว', 'privacy.back': 'บทสนทนา', 'privacy.title': 'ความเป็นส่วนตัว',
@@ -62,7 +61,7 @@ addStrings({
     'privacy.me.delete': 'ลบบัญชีของฉัน', 'privacy.terminate': 'ยกเลิกบัญชีองค์กร',
     'privacy.terminate.help': 'บริการจะหยุดทันที ส่งออกข้อมูลได้อีก 30 วัน และข้อมูลทั้งหมดจะถูกลบภายในวันที่ 60 พิมพ์ชื่อองค์กรเพื่อยืนยัน',
     'privacy.terminate.name': 'ชื่อองค์กร', 'privacy.terminated': 'ยกเลิกแล้ว ส่งออกข้อมูลได้ถึง {}',
-    'privacy.policy': 'นโยบายความเป็นส่วนตัวของเราจะเปลี่ยนในวันที่ {}', 'privacy.dismiss': 'ปิด'
+    'policy.change': 'นโยบายความเป็นส่วนตัวของเราจะเปลี่ยนในวันที่ {}', 'policy.dismiss': 'ปิด'
   }
 });
 
@@ -380,38 +379,10 @@ function createPrivacyView(token, role) {
   }
   toggle.addEventListener('click', function () { show(section.hidden); });
 
-  // ---- the policy banner (every role) ------------------------------------------------------
-  var banner = el('p', 'banner');
-  banner.id = 'policy-banner';
-  banner.setAttribute('role', 'status');
-  banner.hidden = true;
-  $('verify-banner').after(banner);
-  var bannerText = banner.appendChild(el('span'));
-  function dismissed() { try { return localStorage.getItem('clienta:policy-dismissed') || ''; } catch (e) { return ''; } }
-  function policy() {
-    requestJSON('GET', '/v1/policy', null).then(function (j) {
-      var up = j.upcoming;
-      banner.dataset.checked = up ? up.version : '';
-      if (!up || dismissed() === up.version) return;
-      bannerText.textContent = tr('privacy.policy', up.effective_on) + (up.summary ? ' ' + up.summary : '') + ' ';
-      banner.dataset.version = up.version;
-      banner.hidden = false;
-    }, function () {});
-  }
-  button(banner, 'privacy.dismiss', function () {
-    // a choice about a published version, nothing personal: kept in this browser
-    try { localStorage.setItem('clienta:policy-dismissed', banner.dataset.version); } catch (e) { /* private mode */ }
-    banner.hidden = true;
-  }, 'policy-dismiss');
-
   return {
     allow: function (on) {
       toggle.hidden = !on;
       if (!on && !section.hidden) show(false);
-    },
-    banner: function (on) {
-      banner.hidden = true;
-      if (on) policy();
     },
     show: show,
     shown: function () { return !section.hidden; }

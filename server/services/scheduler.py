@@ -84,7 +84,9 @@ class Scheduler:
         async with self.db.pool.acquire() as conn:
             await store.finish(cast(asyncpg.Connection, conn), job.name, token, now,
                                now + job.every, count)  # the proxy: as in run_due
-        log.info("scheduled job ran", extra={"job": job.name, "count": count})
+        # a run that found nothing to do is routine: kept out of an operator's info log
+        log.log(logging.INFO if count else logging.DEBUG, "scheduled job ran",
+                extra={"job": job.name, "count": count})
         return count
 
     def start(self) -> None:

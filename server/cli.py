@@ -106,13 +106,16 @@ def cmd_policy(settings: Settings, args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         settings = _resolve_services(settings, stack)
         try:
-            told = asyncio.run(policy_command(settings, args.version, effective,
-                                              args.material, args.summary))
+            told, untold = asyncio.run(policy_command(settings, args.version, effective,
+                                                      args.material, args.summary))
         except PolicyRefused as exc:
             print(f"clienta: {exc}", file=sys.stderr)
             return 2
     print(f"policy {args.version} published, effective {effective.isoformat()}"
           + (f"; owners of {told} organisation(s) mailed" if args.material else ""))
+    if untold:
+        print(f"clienta: {untold} organisation(s) could not be told: their keys cannot be "
+              "opened with the configured master keys (see the log)", file=sys.stderr)
     return 0
 
 

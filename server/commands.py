@@ -33,7 +33,7 @@ async def keys_command(settings: Settings, command: str) -> int:
 
 
 async def policy_command(settings: Settings, version: str, effective_on: date,
-                         material: bool, summary: str | None) -> int:
+                         material: bool, summary: str | None) -> tuple[int, int]:
     """`clienta policy publish`: store a policy version; a material one is mailed to every
     live org's owners (queued in each org's outbox). How many orgs were told."""
     from server.services.policy import PolicyVersions

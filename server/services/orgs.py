@@ -10,6 +10,7 @@ hello to an empty cache at once, and one query each kept the pool full for secon
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import OrderedDict
 from uuid import UUID
@@ -36,6 +37,9 @@ def _pref_values(a: OrgPrefs, b: OrgPrefs) -> list[tuple[str, object, object]]:
     return pairs
 
 
+# a site key as a client may send one: what we issue, and no more than 128 characters
+SITE_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
 class OrgDirectory:
     def __init__(self, db: Database, ttl_s: float = 5.0, max_entries: int = 10_000,
                  audit: AuditLog | None = None) -> None:
@@ -48,6 +52,10 @@ class OrgDirectory:
         self.queries = 0
 
     async def by_site_key(self, site_key: str) -> accounts.Org | None:
+        if not SITE_KEY.fullmatch(site_key):
+            # no key we issue looks like this (sk_ + URL-safe base64): not worth a query,
+            # and a NUL or a lone surrogate would only make Postgres raise
+            return None
         now = time.monotonic()
         hit = self._cache.get(site_key)
         if hit is not None and hit[0] > now:

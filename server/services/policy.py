@@ -13,6 +13,7 @@ from server.services.metering import queue_mail
 from server.storage import billing as billing_store
 from server.storage import lifecycle as store
 from server.storage.db import Database, SystemJob
+from server.storage.keys import UnknownMasterKey
 
 log = logging.getLogger("clienta.policy")
 
@@ -35,9 +36,9 @@ class PolicyVersions:
         self.clock = clock
 
     async def publish(self, version: str, effective_on: date, material: bool,
-                      summary: str | None) -> int:
+                      summary: str | None) -> tuple[int, int]:
         """Store the version; for a material change, mail every live org's owners. Returns
-        how many orgs were told."""
+        how many orgs were told, and how many could not be."""
         now = self.clock()
         if not 1 <= len(version) <= 32:
             raise PolicyRefused("a version is 1 to 32 characters")
@@ -52,13 +53,23 @@ class PolicyVersions:
                                               now):
                 raise PolicyRefused(f"version {version} exists already")
             orgs = await store.live_orgs(conn) if material else []
+        told = 0
         for org_id in orgs:
-            async with self.db.unit_of_work(org_id) as conn:
-                for email, locale in await billing_store.owners(conn, org_id):
-                    rendered = mails.policy_changed(
-                        locale, version=version, date=effective_on.isoformat(),
-                        summary=summary or "", url=f"{self.public_url}/privacy")
-                    await queue_mail(conn, self.db.keys, org_id,
-                                     mails.LifecycleMail.POLICY_CHANGED, email, locale, rendered)
-        log.info("policy version published", extra={"version": version, "orgs": len(orgs)})
-        return len(orgs)
+            try:
+                async with self.db.unit_of_work(org_id) as conn:
+                    for email, locale in await billing_store.owners(conn, org_id):
+                        rendered = mails.policy_changed(
+                            locale, version=version, date=effective_on.isoformat(),
+                            summary=summary or "", url=f"{self.public_url}/privacy")
+                        await queue_mail(conn, self.db.keys, org_id,
+                                         mails.LifecycleMail.POLICY_CHANGED, email, locale,
+                                         rendered)
+                told += 1
+            except UnknownMasterKey:
+                # an org whose key no configured master key opens (a rotation without
+                # CLIENTA_MASTER_KEY_PREVIOUS): the others are still told; it is reported
+                log.error("policy notice not queued: the org's key cannot be opened",
+                          extra={"org_id": str(org_id)})
+        log.info("policy version published",
+                 extra={"version": version, "orgs": len(orgs), "told": told})
+        return told, len(orgs) - told

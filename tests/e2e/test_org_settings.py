@@ -102,7 +102,8 @@ async def test_widget_config_is_public_and_follows_business_hours(org: OrgHandle
                              headers={"Origin": "https://shop.example"})
         assert cfg.status_code == 200 and cfg.headers["access-control-allow-origin"] == "*"
         assert cfg.json() == {"widget": {"color": None, "title": None, "position": None,
-                                         "locale": None}, "open": True, "offline_message": None}
+                                         "locale": None}, "open": True, "offline_message": None,
+                              "notice": None}
         assert (await http.get("/v1/widget/config", params={"site_key": "nope"})).status_code == 404
         assert (await http.get("/v1/widget/config")).status_code == 422
         # closed every day of the week: no interval at all

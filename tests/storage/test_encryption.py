@@ -24,9 +24,8 @@ from server.domain.audit import Actor
 from server.services.audit import AuditLog
 from server.services.keys import ErasureLedger, KeyService
 from server.services.stream_texts import StreamTexts
-from server.storage import backfill, messages
+from server.storage import backfill, kb_review, messages
 from server.storage import conversations as convs
-from server.storage import kb as kb_store
 from server.storage.db import Database
 from server.storage.envelope import MasterKey, MasterKeys, Undecryptable
 from server.storage.keys import Keyring
@@ -345,7 +344,7 @@ async def test_follow_up_rating_unanswered_question_and_mail_are_sealed_and_shre
         got = await convs.get(conn, UUID(org.org_id), UUID(conv))
         assert got is not None
         after = await convs.opened(conn, fresh.keys, got)
-        questions = await kb_store.list_unanswered(conn, fresh.keys, UUID(org.org_id),
+        questions = await kb_review.list_unanswered(conn, fresh.keys, UUID(org.org_id),
                                                    limit=500)
     assert after.followup_email is None and after.csat_comment is None
     assert not [q for q in questions if marker in q.question]
@@ -425,7 +424,7 @@ async def test_the_backfill_seals_follow_ups_ratings_and_questions_stored_before
     async with fresh.unit_of_work(org_id) as conn:
         after = await convs.opened(conn, fresh.keys, await convs.get(conn, org_id,
                                                                     conversation_id))
-        questions = await kb_store.list_unanswered(conn, fresh.keys, org_id, limit=500)
+        questions = await kb_review.list_unanswered(conn, fresh.keys, org_id, limit=500)
     assert (after.followup_email, after.csat_comment) == (f"{marker}@old.test",
                                                           f"{marker} old comment")
     assert f"{marker} old question" in [q.question for q in questions]

@@ -116,6 +116,9 @@ class Stack:
 
     base: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="clienta-bench-")))
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    # one master key for every server of a stack, and for every stack on a database: a
+    # database shared with the test suite must not get org keys only this stack can open
+    master_key: str = field(default_factory=lambda: secrets.token_hex(32))
     database_url: str = ""
     redis_url: str = ""
     procs: list[Proc] = field(default_factory=list)
@@ -171,6 +174,7 @@ class Stack:
             REDIS_URL=self.redis_url,
             CLIENTA_HOME=str(self.base / "home"),
             CLIENTA_SECRET=self.secret,
+            CLIENTA_MASTER_KEY=self.master_key,
             CLIENTA_LOG_LEVEL="warning",
             # every bench account signs up and logs in from one address
             CLIENTA_QUOTA_IP_SIGNUPS="0", CLIENTA_QUOTA_IP_LOGINS="0",

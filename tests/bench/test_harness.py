@@ -16,6 +16,7 @@ from bench.runner import Run, params_for
 from bench.scenarios import fanout, peer
 from bench.services import Stack
 from bench.stats import Result
+from tests.conftest import TEST_MASTER_KEY
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.timeout(90)
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def bench_run(database_url: str, redis_url: str) -> AsyncIterator[Run]:
     # The session's Postgres and Redis; the harness starts its own server processes.
-    async with Stack(database_url=database_url, redis_url=redis_url) as stack:
+    async with Stack(database_url=database_url, redis_url=redis_url,
+                     master_key=TEST_MASTER_KEY) as stack:
         yield Run(stack, Ui(quiet=True), "tiny")
 
 

@@ -34,7 +34,7 @@ function createChat(cfg, store, locale, t, emit) {
       if (conn.send({ t: 'wait', choice: choice })) view.wait(false);
     }
   });
-  var privacy = createPrivacy(cfg, t, store, view, reset);
+  var privacy = createPrivacy(cfg, t, store, view, reset, function (f) { return conn.send(f); });
   var conn = createConnection(cfg.ws + '/v1/ws/visitor?site_key=' + encodeURIComponent(cfg.siteKey), {
     open: hello,
     frame: function (f) {
@@ -82,6 +82,7 @@ function createChat(cfg, store, locale, t, emit) {
       if (f.on) theirTimer = setTimeout(view.typing, TYPING_SHOW_MS, '');
     },
     mode: setMode,
+    transcript: function () { view.notice(t('pMailed')); },
     error: onError
   };
 

@@ -53,6 +53,8 @@ var STRINGS = {
     pYes: 'Yes, erase',
     cancel: 'Cancel',
     pDone: 'Done.',
+    pMail: 'Email me a transcript',
+    pMailed: 'Transcript sent.',
     accept: 'I agree'
   },
   th: {
@@ -108,6 +110,8 @@ var STRINGS = {
     pYes: 'ยืนยันการลบ',
     cancel: 'ยกเลิก',
     pDone: 'เรียบร้อยแล้ว',
+    pMail: 'ส่งบันทึกแชททางอีเมล',
+    pMailed: 'ส่งบันทึกแชทแล้ว',
     accept: 'ยอมรับ'
   }
 };

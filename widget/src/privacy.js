@@ -1,7 +1,7 @@
 // The visitor's privacy menu and the org's notice (docs/widget.md): their own data
 // through /v1/visitor/* with their token as bearer (the server allows these paths from
 // any origin), and the notice shown before the first message when the org requires one.
-function createPrivacy(cfg, t, store, ui, reset) {
+function createPrivacy(cfg, t, store, ui, reset, send) {
   var d = store.data, notice = cfg.notice, waiting = [];
 
   function button(parent, key, fn) {
@@ -84,6 +84,21 @@ function createPrivacy(cfg, t, store, ui, reset) {
   });
   form.appendChild(h('button', 'btn', t('save')));
   menu.appendChild(form);
+
+  // the transcript by email (a transcript frame): to the address typed, else the server
+  // uses the one left for follow-up and says error when there is none
+  var mail = menu.appendChild(h('form'));
+  var to = h('input');
+  to.type = 'email';
+  to.name = 'to';
+  to.maxLength = 254;
+  to.value = (d.who && d.who.email) || '';
+  mail.appendChild(h('label', null, t('email'))).appendChild(to);
+  mail.appendChild(h('button', 'btn', t('pMail')));
+  mail.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (!send(to.value.trim() ? { t: 'transcript', email: to.value.trim() } : { t: 'transcript' })) ui.notice(t('error'));
+  });
   form.addEventListener('submit', function (e) {
     e.preventDefault();
     var body = {};

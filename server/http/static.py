@@ -61,6 +61,7 @@ CONSOLE_SOURCES = (
     "console/policy.js",
     "console/auth.js",
     "console/settings.js",
+    "console/prefs.js",
     "console/onboarding.js",
     "console/main.js",
 )

@@ -23,6 +23,8 @@ function startConsole() {
     onboarding.refresh();
   });
   var onboarding = createOnboarding(function () { return session && session.token; }, settings);
+  addOrgPrefs(function () { return session && session.token; }, settings);
+  var myPrefs = createMyPrefsView(function () { return session && session.token; });
   // a static build (clienta widget build) names the API origin: HTTP goes through the
   // CDN's rewrite of /v1/, the socket straight to the API (CDNs proxy no websockets)
   var api = document.querySelector('meta[name="clienta-server"]');
@@ -206,6 +208,7 @@ function startConsole() {
     pastView.allow(false);
     insights.allow(false);
     privacyView.allow(false);
+    myPrefs.allow(false);
     policyBanner(false);
     $('audit-toggle').hidden = true;
     $('team-toggle').hidden = true;
@@ -223,6 +226,7 @@ function startConsole() {
     pastView.allow(!!session);  // every role reads history; insights are for managers
     insights.allow(isManager());
     privacyView.allow(isManager());  // rights requests and the account's end: managers
+    myPrefs.allow(!!session);  // everyone's own notification mails
     $('audit-toggle').hidden = !isManager();
     $('team-toggle').hidden = !isManager();
     if (!isManager()) { audit.show(false); showTeam(false); }

@@ -82,7 +82,7 @@ var SETTINGS_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
 function createSettingsView(token, changed) {
   var $ = function (id) { return document.getElementById(id); };
-  var org = null, canned = [], editing = null, previewTimer = null;
+  var org = null, canned = [], editing = null, previewTimer = null, extraLoads = [];
   function i18n(node, key) { node.dataset.i18n = key; node.textContent = tr(key); return node; }
 
   var button = el('button', null, tr('settings.button'));
@@ -479,6 +479,7 @@ function createSettingsView(token, changed) {
 
   function load() {
     section.setAttribute('aria-busy', 'true');
+    extraLoads.forEach(function (fn) { fn(); });
     return Promise.all([requestJSON('GET', '/v1/org', token()), fetchCanned(token())]).then(function (r) {
       fill(r[0]);
       canned = r[1];
@@ -532,6 +533,8 @@ function createSettingsView(token, changed) {
       if (target) target.scrollIntoView({ block: 'start' });
       if (focusId) setTimeout(function () { $(focusId).focus(); }, 0);
     },
-    shown: function () { return !section.hidden; }
+    shown: function () { return !section.hidden; },
+    // another module's parts (prefs.js): appended to this page, loaded whenever it opens
+    extend: function (onLoad) { extraLoads.push(onLoad); return section; }
   };
 }

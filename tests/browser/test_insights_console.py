@@ -6,7 +6,6 @@ which pages are offered. Screenshots go to docs/console/."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +13,12 @@ from playwright.async_api import expect
 
 from tests.browser.a11y import serious_violations
 from tests.browser.drivers import Agent
+from tests.browser.shots import SHOTS
 from tests.support.api import OrgHandle, signup
 from tests.support.scripted_day import VISITOR_EMAIL, play
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs/console"
 
 
 async def _shot(page: Any, name: str) -> None:

@@ -18,6 +18,7 @@ from playwright.async_api import expect
 
 from tests.browser.a11y import serious_violations
 from tests.browser.drivers import Agent
+from tests.browser.shots import SHOTS
 from tests.kb.pages import PageServer
 from tests.support.api import OrgHandle, signup
 from tests.support.processes import ServerProcess
@@ -25,7 +26,6 @@ from tests.support.wsclient import visitor
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs/console"
 # over CLIENTA_KB_BACKGROUND_BYTES below: processed in the background, polled by the page
 _ORIGINS = ("Doi Chang", "Doi Saket", "Yirgacheffe", "Huila", "Sidamo", "Antigua", "Kona",
             "Tarrazu", "Nyeri", "Cerrado", "Mandheling", "Toraja", "Bourbon", "Geisha")

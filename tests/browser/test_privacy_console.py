@@ -23,12 +23,12 @@ from playwright.async_api import expect
 from server.storage.db import Database
 from tests.browser.a11y import serious_violations
 from tests.browser.drivers import Agent
+from tests.browser.shots import SHOTS
 from tests.support.api import OrgHandle, signup
 from tests.support.wsclient import visitor
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs/console"
 
 
 async def _read(download: Any) -> bytes:

@@ -9,7 +9,6 @@ Thai; axe-core finds nothing serious. Screenshots go to docs/console/."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,12 +17,12 @@ from playwright.async_api import expect
 
 from tests.browser.a11y import serious_violations
 from tests.browser.drivers import Agent, Visitor
+from tests.browser.shots import SHOTS
 from tests.support.api import PASSWORD, OrgHandle, signup
 from tests.support.wsclient import JSON, WsClient, visitor
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs/console"
 
 
 async def _shot(page: Any, name: str) -> None:

@@ -16,12 +16,12 @@ from playwright.async_api import expect
 
 from tests.browser.a11y import serious_violations
 from tests.browser.drivers import Agent, Visitor
+from tests.browser.shots import SHOTS
 from tests.support.api import PASSWORD, OrgHandle
 from tests.support.mailbox import text_of, wait_for_mail
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs/console"
 
 
 async def _get(org: OrgHandle, path: str, token: str | None = None) -> dict[str, Any]:

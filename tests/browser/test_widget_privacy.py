@@ -24,11 +24,11 @@ from playwright.async_api import expect
 from server.embedded import free_port
 from tests.browser.a11y import serious_violations
 from tests.browser.drivers import Visitor
+from tests.browser.shots import SHOTS
 from tests.support.api import OrgHandle
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs/console"
 
 
 @pytest.fixture

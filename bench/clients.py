@@ -22,6 +22,17 @@ from bench.memo import DecodeMemo, Event
 from bench.services import BenchError
 from bench.wsconn import SUBPROTOCOL, WsConnection
 
+RATE_RETRIES = 50  # a set-up's frames past the server's per-socket bucket wait their turn
+
+
+class RateLimited(BenchError):
+    """The server answered `rate_limited`: wait `retry_after_s`, then send again."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 # after 1012 (restart): steady tries at 0.25-1.25 s, as widget/shared/backoff.js
@@ -148,7 +159,9 @@ class Client(abc.ABC):
         elif t == "error":
             ref = frame.get("ref")
             entry = self._pending_acks.pop(str(ref), None) if ref else None
-            err = BenchError(f"{self.name}: server error {frame}")
+            err: BenchError = BenchError(f"{self.name}: server error {frame}")
+            if frame.get("code") == "rate_limited":
+                err = RateLimited(err.args[0], frame.get("retry_after_ms", 100) / 1000)
             if entry is not None:
                 if not entry[1].done():
                     entry[1].set_exception(err)
@@ -187,7 +200,19 @@ class Client(abc.ABC):
     async def request(
         self, frame: dict[str, Any], answer: str, conversation_id: str = "", timeout_s: float = 15.0
     ) -> dict[str, Any]:
-        """Send a frame and wait for the answer frame of type `answer` (for this conversation)."""
+        """Send a frame and wait for the answer frame of type `answer` (for this conversation);
+        told `rate_limited`, wait as long as the server says and send it again, as the
+        widget and the console do."""
+        for _ in range(RATE_RETRIES):
+            try:
+                return await self._request_once(frame, answer, conversation_id, timeout_s)
+            except RateLimited as exc:
+                await asyncio.sleep(exc.retry_after_s)
+        return await self._request_once(frame, answer, conversation_id, timeout_s)
+
+    async def _request_once(
+        self, frame: dict[str, Any], answer: str, conversation_id: str, timeout_s: float
+    ) -> dict[str, Any]:
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters[(answer, conversation_id)] = fut
         await self.send(frame)
@@ -347,7 +372,16 @@ class Agent(Client):
             await self.join(conversation_id, timeout_s)
 
     async def claim(self, conversation_id: str) -> dict[str, Any]:
-        """Claim, then wait for the `mode` frame saying a person has it (the bot is off)."""
+        """Claim, then wait for the `mode` frame saying a person has it (the bot is off);
+        a `rate_limited` answer is waited out and the claim sent again."""
+        for _ in range(RATE_RETRIES):
+            try:
+                return await self._claim_once(conversation_id)
+            except RateLimited as exc:
+                await asyncio.sleep(exc.retry_after_s)
+        return await self._claim_once(conversation_id)
+
+    async def _claim_once(self, conversation_id: str) -> dict[str, Any]:
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters[("claim", conversation_id)] = fut  # an error frame fails it
 

@@ -17,7 +17,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/clienta serve --seed-demo
 
-test: $(STAMP)
+AXE := .cache/npm/node_modules/axe-core/axe.min.js
+
+# the accessibility checks' axe-core, from npm when npm is there (browser tests skip without it
+# outside CI, as they do without Chromium)
+$(AXE):
+	-command -v npm >/dev/null && npm install --prefix .cache/npm axe-core@4 >/dev/null
+
+test: $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

@@ -13,8 +13,8 @@ import contextlib
 import itertools
 import random
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -22,6 +22,7 @@ from bench.memo import DecodeMemo, Event
 from bench.services import BenchError
 from bench.wsconn import SUBPROTOCOL, WsConnection
 
+T = TypeVar("T")
 RATE_RETRIES = 50  # a set-up's frames past the server's per-socket bucket wait their turn
 
 
@@ -201,14 +202,17 @@ class Client(abc.ABC):
         self, frame: dict[str, Any], answer: str, conversation_id: str = "", timeout_s: float = 15.0
     ) -> dict[str, Any]:
         """Send a frame and wait for the answer frame of type `answer` (for this conversation);
-        told `rate_limited`, wait as long as the server says and send it again, as the
-        widget and the console do."""
+        `rate_limited` is waited out and the frame sent again, as the widget does."""
+        return await self._rate_retried(
+            lambda: self._request_once(frame, answer, conversation_id, timeout_s))
+
+    async def _rate_retried(self, attempt: Callable[[], Awaitable[T]]) -> T:
         for _ in range(RATE_RETRIES):
             try:
-                return await self._request_once(frame, answer, conversation_id, timeout_s)
+                return await attempt()
             except RateLimited as exc:
                 await asyncio.sleep(exc.retry_after_s)
-        return await self._request_once(frame, answer, conversation_id, timeout_s)
+        return await attempt()
 
     async def _request_once(
         self, frame: dict[str, Any], answer: str, conversation_id: str, timeout_s: float
@@ -372,14 +376,8 @@ class Agent(Client):
             await self.join(conversation_id, timeout_s)
 
     async def claim(self, conversation_id: str) -> dict[str, Any]:
-        """Claim, then wait for the `mode` frame saying a person has it (the bot is off);
-        a `rate_limited` answer is waited out and the claim sent again."""
-        for _ in range(RATE_RETRIES):
-            try:
-                return await self._claim_once(conversation_id)
-            except RateLimited as exc:
-                await asyncio.sleep(exc.retry_after_s)
-        return await self._claim_once(conversation_id)
+        """Claim (again after `rate_limited`), then wait for the `mode` frame: a person has it."""
+        return await self._rate_retried(lambda: self._claim_once(conversation_id))
 
     async def _claim_once(self, conversation_id: str) -> dict[str, Any]:
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

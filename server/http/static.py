@@ -60,6 +60,7 @@ CONSOLE_SOURCES = (
     "console/privacy.js",
     "console/policy.js",
     "console/auth.js",
+    "console/settings_form.js",
     "console/settings.js",
     "console/prefs.js",
     "console/onboarding.js",

@@ -76,7 +76,6 @@ function prefsForm(parent, id, key, url, token, build) {
   };
 }
 
-function intOrNull(input) { return input.value.trim() === '' ? null : Number(input.value); }
 
 // the Settings page's two parts (owners and admins)
 function addOrgPrefs(token, settings) {
@@ -90,7 +89,7 @@ function addOrgPrefs(token, settings) {
     wait.max = '604800';
     return {
       fill: function (v) { inbox.value = v.inbox_email || ''; on.checked = !!v.inbox_enabled; wait.value = v.waiting_alert_s == null ? '' : String(v.waiting_alert_s); },
-      read: function () { return { inbox_email: inbox.value.trim() || null, inbox_enabled: on.checked, waiting_alert_s: intOrNull(wait) }; }
+      read: function () { return { inbox_email: inbox.value.trim() || null, inbox_enabled: on.checked, waiting_alert_s: settingsNumber(wait) }; }
     };
   }));
   loads.push(prefsForm(section, 'settings-privacy', 'prefs.privacy', '/v1/org/privacy', token, function (input) {
@@ -110,7 +109,7 @@ function addOrgPrefs(token, settings) {
       },
       read: function () {
         return { notice_required: on.checked, notice_version: version.value.trim() || null,
-                 notice_text: text.value.trim() || null, closed_retention_days: intOrNull(days) };
+                 notice_text: text.value.trim() || null, closed_retention_days: settingsNumber(days) };
       }
     };
   }));
